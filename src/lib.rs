@@ -1,4 +1,16 @@
-//! wasserflow: flow-based generative models as iterative algorithms in probability space.
+//! wasserflow: flow-based generative models as iterative algorithms in
+//! probability space, on a numerical engine of its own.
+//!
+//! Layers, bottom to top (each uses only those below it):
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`].
 
+pub mod autodiff;
 pub mod backend;
+mod error;
+pub mod nn;
+pub mod optim;
 pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::random::Rng;
+pub use tensor::{DType, Float, Shape, Tensor};

@@ -12,6 +12,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 use crate::backend::cpu::gemm::GemmScalar;
 use crate::backend::cpu::vmath;
+use crate::tensor::pool::Pooled;
 
 /// Run-time tag of an element type (for checkpoints, error messages, device kernels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,6 +59,7 @@ pub trait Float:
     + DivAssign
     + Sum
     + GemmScalar
+    + Pooled
 {
     const DTYPE: DType;
     const ZERO: Self;

@@ -1,0 +1,208 @@
+//! [`Storage`]: a tensor's buffer on whichever device holds it, dispatching
+//! each primitive to that device's backend.
+
+use super::cpu::CpuStorage;
+use super::cpu::gemm::Transpose;
+use super::cuda::CudaStorage;
+use super::{BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
+use crate::tensor::{Float, Shape};
+use crate::{Error, Result};
+
+/// A buffer of `T` on some device.
+pub enum Storage<T: Float> {
+    Cpu(CpuStorage<T>),
+    Cuda(CudaStorage<T>),
+}
+
+impl<T: Float> Clone for Storage<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Storage::Cpu(s) => Storage::Cpu(s.clone()),
+            Storage::Cuda(s) => Storage::Cuda(s.clone()),
+        }
+    }
+}
+
+fn mismatch(a: Device, b: Device, what: &str) -> Error {
+    Error::Device(format!("{what}: operands on different devices ({a} and {b})"))
+}
+
+/// Applies one expression to the backend storage inside, whatever the device.
+macro_rules! on_device {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Storage::Cpu($s) => $e,
+            Storage::Cuda($s) => $e,
+        }
+    };
+}
+
+/// Same, wrapping a returned backend storage back into `Storage`.
+macro_rules! on_device_wrap {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Storage::Cpu($s) => Ok(Storage::Cpu($e?)),
+            Storage::Cuda($s) => Ok(Storage::Cuda($e?)),
+        }
+    };
+}
+
+impl<T: Float> Storage<T> {
+    /// Host data moved onto `device`.
+    pub fn from_vec(data: Vec<T>, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(Storage::Cpu(CpuStorage::from_vec(data))),
+            Device::Cuda(i) => Ok(Storage::Cuda(CudaStorage::from_host(&data, i)?)),
+        }
+    }
+    pub fn from_slice(data: &[T], device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(Storage::Cpu(CpuStorage::from_slice(data))),
+            Device::Cuda(i) => Ok(Storage::Cuda(CudaStorage::from_host(data, i)?)),
+        }
+    }
+    pub fn full(len: usize, value: T, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(Storage::Cpu(CpuStorage::full(len, value))),
+            Device::Cuda(i) => Ok(Storage::Cuda(CudaStorage::from_host(&vec![value; len], i)?)),
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        on_device!(self, s => s.device())
+    }
+    pub fn len(&self) -> usize {
+        on_device!(self, s => s.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The host slice, when the storage is on the CPU.
+    pub fn as_cpu_slice(&self) -> Option<&[T]> {
+        match self {
+            Storage::Cpu(s) => Some(s.as_slice()),
+            Storage::Cuda(_) => None,
+        }
+    }
+    pub fn as_cpu_slice_mut(&mut self) -> Option<&mut [T]> {
+        match self {
+            Storage::Cpu(s) => Some(s.as_mut_slice()),
+            Storage::Cuda(_) => None,
+        }
+    }
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        on_device!(self, s => s.to_vec())
+    }
+    pub fn full_like(&self, len: usize, value: T) -> Result<Self> {
+        on_device_wrap!(self, s => s.full_like(len, value))
+    }
+    pub fn unary(&self, op: UnaryOp) -> Result<Self> {
+        on_device_wrap!(self, s => s.unary(op))
+    }
+    pub fn unary_backward(&self, y: &Self, gy: &Self, op: UnaryOp) -> Result<Self> {
+        match (self, y, gy) {
+            (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(g)) => Ok(Storage::Cpu(x.unary_backward(y, g, op)?)),
+            (Storage::Cuda(x), Storage::Cuda(y), Storage::Cuda(g)) => Ok(Storage::Cuda(x.unary_backward(y, g, op)?)),
+            _ => Err(mismatch(self.device(), gy.device(), op.name())),
+        }
+    }
+    pub fn binary(&self, rhs: &Self, op: BinaryOp, ls: &Shape, rs: &Shape, out: &Shape) -> Result<Self> {
+        match (self, rhs) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.binary(b, op, ls, rs, out)?)),
+            (Storage::Cuda(a), Storage::Cuda(b)) => Ok(Storage::Cuda(a.binary(b, op, ls, rs, out)?)),
+            _ => Err(mismatch(self.device(), rhs.device(), op.name())),
+        }
+    }
+    pub fn reduce(&self, op: ReduceOp, shape: &Shape, axis: usize) -> Result<Self> {
+        on_device_wrap!(self, s => s.reduce(op, shape, axis))
+    }
+    pub fn copy_strided(&self, src: &StridedView) -> Result<Self> {
+        on_device_wrap!(self, s => s.copy_strided(src))
+    }
+    pub fn copy_into(&self, target: &mut Self, dst: &StridedView) -> Result<()> {
+        let (sd, td) = (self.device(), target.device());
+        match (self, target) {
+            (Storage::Cpu(a), Storage::Cpu(t)) => a.copy_into(t, dst),
+            (Storage::Cuda(a), Storage::Cuda(t)) => a.copy_into(t, dst),
+            _ => Err(mismatch(sd, td, "copy")),
+        }
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        rhs: &Self,
+        ta: Transpose,
+        tb: Transpose,
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        a_batch_stride: usize,
+        b_batch_stride: usize,
+    ) -> Result<Self> {
+        match (self, rhs) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => {
+                Ok(Storage::Cpu(a.matmul(b, ta, tb, batch, m, n, k, a_batch_stride, b_batch_stride)?))
+            }
+            (Storage::Cuda(a), Storage::Cuda(b)) => {
+                Ok(Storage::Cuda(a.matmul(b, ta, tb, batch, m, n, k, a_batch_stride, b_batch_stride)?))
+            }
+            _ => Err(mismatch(self.device(), rhs.device(), "matmul")),
+        }
+    }
+    pub fn affine(&self, w: &Self, b: &Self, m: usize, n: usize, k: usize) -> Result<Self> {
+        match (self, w, b) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => Ok(Storage::Cpu(x.affine(w, b, m, n, k)?)),
+            (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(b)) => Ok(Storage::Cuda(x.affine(w, b, m, n, k)?)),
+            _ => Err(mismatch(self.device(), w.device(), "affine")),
+        }
+    }
+    pub fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self> {
+        on_device_wrap!(self, s => s.gather_rows(idx, row_len))
+    }
+    pub fn scatter_add_rows(&self, idx: &[usize], n_rows: usize, row_len: usize) -> Result<Self> {
+        on_device_wrap!(self, s => s.scatter_add_rows(idx, n_rows, row_len))
+    }
+    pub fn axpy(&mut self, alpha: T, x: &Self) -> Result<()> {
+        let (sd, xd) = (self.device(), x.device());
+        match (self, x) {
+            (Storage::Cpu(a), Storage::Cpu(b)) => a.axpy(alpha, b),
+            (Storage::Cuda(a), Storage::Cuda(b)) => a.axpy(alpha, b),
+            _ => Err(mismatch(sd, xd, "axpy")),
+        }
+    }
+    pub fn scale(&mut self, alpha: T) -> Result<()> {
+        on_device!(self, s => s.scale(alpha))
+    }
+    pub fn sum_squares(&self) -> Result<f64> {
+        on_device!(self, s => s.sum_squares())
+    }
+    pub fn all_finite(&self) -> Result<bool> {
+        on_device!(self, s => s.all_finite())
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn adam_update(
+        &mut self,
+        grad: &Self,
+        m: &mut Self,
+        v: &mut Self,
+        lr: T,
+        beta1: T,
+        beta2: T,
+        eps: T,
+        weight_decay: T,
+        bc1: T,
+        bc2: T,
+    ) -> Result<()> {
+        let (pd, gd) = (self.device(), grad.device());
+        match (self, grad, m, v) {
+            (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(m), Storage::Cpu(v)) => {
+                p.adam_update(g, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2)
+            }
+            (Storage::Cuda(p), Storage::Cuda(g), Storage::Cuda(m), Storage::Cuda(v)) => {
+                p.adam_update(g, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2)
+            }
+            _ => Err(mismatch(pd, gd, "adam")),
+        }
+    }
+}
