@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Side-by-side engine benchmarks: wasserflow vs PyTorch, same machine, same run.
+
+Runs the Rust benches (`cargo bench --bench gemm` and `--bench mlp`, JSON
+mode) and `benches/torch_engine.py` with the same thread count, back to
+back, and prints a Markdown table with the ratio for every workload.
+
+    PY=$(bash benches/setup_torch.sh | tail -n1)      # once: PyTorch venv
+    python3 benches/compare_engine.py --torch-python "$PY" --threads 2
+
+Only the standard library is needed to run this script itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+
+def json_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def run(cmd: list[str], env: dict) -> str:
+    print("+", " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON", "target/torchenv/bin/python"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--benches", default="gemm,mlp", help="comma-separated Rust benches to run")
+    args = p.parse_args()
+
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    ours: dict[str, dict] = {}
+    for b in args.benches.split(","):
+        for r in json_lines(run(["cargo", "bench", "--quiet", "--bench", b, "--", "--json"], env)):
+            ours[r["workload"]] = r
+    theirs = {r["workload"]: r for r in json_lines(
+        run([args.torch_python, "benches/torch_engine.py", "--json", "--threads", str(args.threads)], env))}
+
+    torch_version = next(iter(theirs.values()), {}).get("torch", "?")
+    print(f"threads: {args.threads}, torch {torch_version}\n")
+    print("| workload | wasserflow ms | GFLOP/s | PyTorch ms | GFLOP/s | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in ours.items():
+        t = theirs.get(name)
+        if t is None:
+            print(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | – | – | – |")
+            continue
+        print(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | {t['median_ms']:.4f} | "
+              f"{t['gflops']:.1f} | {t['median_ms'] / r['median_ms']:.2f}× |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
