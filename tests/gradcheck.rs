@@ -69,7 +69,14 @@ fn activation_derivatives_are_differentiable() {
 fn act_deriv_matches_finite_difference_of_act() {
     // σ'(x) computed by the op equals the derivative of σ itself.
     let xs = random_inputs(&[&[50]], -3.0, 3.0).remove(0);
-    for a in [Activation::Tanh, Activation::Sigmoid, Activation::Softplus { beta: 2.0 }, Activation::Silu, Activation::Elu { alpha: 1.0 }, Activation::Selu] {
+    for a in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus { beta: 2.0 },
+        Activation::Silu,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Selu,
+    ] {
         let tape = Tape::new();
         let x = tape.var(xs.clone());
         let d = x.act_deriv(a).unwrap().value().to_vec().unwrap();

@@ -2,8 +2,8 @@
 //! parameter gradients (the Hutchinson term), Adam/AdamW/SGD against scalar
 //! reference implementations, clipping and schedules.
 
-use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
 use wasserflow::autodiff::Tape;
+use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
 use wasserflow::nn::{Activation, Init, Mlp, ParamStore, Params};
 use wasserflow::optim::{Adam, Optimizer, Sgd, clip_grad_norm, grad_norm};
 use wasserflow::{Rng, Tensor};
@@ -28,7 +28,8 @@ fn forward_on_tape_matches_eval() {
 
 #[test]
 fn tangents_are_jacobian_vector_products() {
-    for act in [Activation::Tanh, Activation::Softplus { beta: 1.0 }, Activation::Silu, Activation::Elu { alpha: 1.0 }] {
+    for act in [Activation::Tanh, Activation::Softplus { beta: 1.0 }, Activation::Silu, Activation::Elu { alpha: 1.0 }]
+    {
         let (store, mlp) = small_mlp(act);
         let ins = random_inputs(&[&[4, 3], &[8, 3]], -1.0, 1.0);
         let (x, t) = (&ins[0], &ins[1]);

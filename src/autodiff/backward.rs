@@ -97,10 +97,9 @@ pub(crate) fn backward<T: Float>(
             let (ga, gb) = match op {
                 BinaryOp::Add => (gy.clone(), gy.clone()),
                 BinaryOp::Sub => (gy.clone(), if wanted[1] { gy.scale(-1.0)? } else { gy.clone() }),
-                BinaryOp::Mul => (
-                    if wanted[0] { gy.mul(vb)? } else { gy.clone() },
-                    if wanted[1] { gy.mul(va)? } else { gy.clone() },
-                ),
+                BinaryOp::Mul => {
+                    (if wanted[0] { gy.mul(vb)? } else { gy.clone() }, if wanted[1] { gy.mul(va)? } else { gy.clone() })
+                }
                 BinaryOp::Div => (
                     if wanted[0] { gy.div(vb)? } else { gy.clone() },
                     // d(a/b)/db = −y/b
@@ -180,9 +179,5 @@ pub(crate) fn backward<T: Float>(
 /// A batched product's gradient for an operand that was shared across the
 /// batch (rank 2) is the sum over the batch.
 fn sum_batch_to<T: Float>(g: Tensor<T>, target: &Shape) -> Result<Tensor<T>> {
-    if g.shape() == target {
-        Ok(g)
-    } else {
-        g.reduce_axis(ReduceOp::Sum, 0)?.reshape(target.clone())
-    }
+    if g.shape() == target { Ok(g) } else { g.reduce_axis(ReduceOp::Sum, 0)?.reshape(target.clone()) }
 }

@@ -93,10 +93,7 @@ impl GradCheck {
 /// Random inputs of the given shapes, uniform on `[lo, hi)`, seeded by their shapes.
 pub fn random_inputs(shapes: &[&[usize]], lo: f64, hi: f64) -> Vec<Tensor<f64>> {
     let mut rng = Rng::seed(0xc0ffee + shapes.iter().map(|s| s.iter().sum::<usize>() as u64).sum::<u64>());
-    shapes
-        .iter()
-        .map(|s| Tensor::rand_uniform(*s, lo, hi, &mut rng).expect("shape and data agree"))
-        .collect()
+    shapes.iter().map(|s| Tensor::rand_uniform(*s, lo, hi, &mut rng).expect("shape and data agree")).collect()
 }
 
 /// Checks `f` at random inputs of `shapes` drawn from `[-2, 2)`.

@@ -68,7 +68,18 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     fn copy_into(&self, _: &mut Self, _: &StridedView) -> Result<()> {
         match self.never {}
     }
-    fn matmul(&self, _: &Self, _: Transpose, _: Transpose, _: usize, _: usize, _: usize, _: usize, _: usize, _: usize) -> Result<Self> {
+    fn matmul(
+        &self,
+        _: &Self,
+        _: Transpose,
+        _: Transpose,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+    ) -> Result<Self> {
         match self.never {}
     }
     fn affine(&self, _: &Self, _: &Self, _: usize, _: usize, _: usize) -> Result<Self> {
@@ -92,7 +103,19 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     fn all_finite(&self) -> Result<bool> {
         match self.never {}
     }
-    fn adam_update(&mut self, _: &Self, _: &mut Self, _: &mut Self, _: T, _: T, _: T, _: T, _: T, _: T, _: T) -> Result<()> {
+    fn adam_update(
+        &mut self,
+        _: &Self,
+        _: &mut Self,
+        _: &mut Self,
+        _: T,
+        _: T,
+        _: T,
+        _: T,
+        _: T,
+        _: T,
+        _: T,
+    ) -> Result<()> {
         match self.never {}
     }
 }

@@ -83,7 +83,8 @@ pub trait BackendStorage<T: Float>: Sized {
     /// `gx = gy · f'(x)`; `y = f(x)` is passed for the ops whose derivative is cheaper from it.
     fn unary_backward(&self, y: &Self, gy: &Self, op: UnaryOp) -> Result<Self>;
     /// `out = a op b`, broadcasting both to `out_shape`.
-    fn binary(&self, rhs: &Self, op: BinaryOp, lhs_shape: &Shape, rhs_shape: &Shape, out_shape: &Shape) -> Result<Self>;
+    fn binary(&self, rhs: &Self, op: BinaryOp, lhs_shape: &Shape, rhs_shape: &Shape, out_shape: &Shape)
+    -> Result<Self>;
     /// Reduces axis `axis` of `shape` (the axis is kept with length 1).
     fn reduce(&self, op: ReduceOp, shape: &Shape, axis: usize) -> Result<Self>;
     /// Copies a strided view into a new contiguous buffer.
@@ -124,5 +125,17 @@ pub trait BackendStorage<T: Float>: Sized {
     /// `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
     /// `p ← p − lr·wd·p − lr·(m/bc1) / (sqrt(v/bc2) + eps)`.
     #[allow(clippy::too_many_arguments)]
-    fn adam_update(&mut self, grad: &Self, m: &mut Self, v: &mut Self, lr: T, beta1: T, beta2: T, eps: T, weight_decay: T, bc1: T, bc2: T) -> Result<()>;
+    fn adam_update(
+        &mut self,
+        grad: &Self,
+        m: &mut Self,
+        v: &mut Self,
+        lr: T,
+        beta1: T,
+        beta2: T,
+        eps: T,
+        weight_decay: T,
+        bc1: T,
+        bc2: T,
+    ) -> Result<()>;
 }

@@ -28,7 +28,17 @@ pub struct Adam<T: Float> {
 impl<T: Float> Adam<T> {
     /// Adam with PyTorch's defaults (β = (0.9, 0.999), ε = 1e-8, no decay).
     pub fn new(lr: f64) -> Self {
-        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false, t: 0, m: vec![], v: vec![] }
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            t: 0,
+            m: vec![],
+            v: vec![],
+        }
     }
     /// AdamW: decoupled weight decay `weight_decay`.
     pub fn adamw(lr: f64, weight_decay: f64) -> Self {
@@ -65,8 +75,10 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         let f = T::from_f64;
-        let (wd_coupled, wd_decoupled) = if self.decoupled { (0.0, self.weight_decay) } else { (self.weight_decay, 0.0) };
-        for ((p, g), (m, v)) in params.values_mut().iter_mut().zip(grads).zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        let (wd_coupled, wd_decoupled) =
+            if self.decoupled { (0.0, self.weight_decay) } else { (self.weight_decay, 0.0) };
+        for ((p, g), (m, v)) in params.values_mut().iter_mut().zip(grads).zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             let g = if wd_coupled != 0.0 {
                 let mut g = g.clone();
                 g.storage_mut().axpy(f(wd_coupled), p.storage())?;

@@ -246,7 +246,11 @@ impl<T: Float> Tensor<T> {
         if shape == self.shape {
             return Ok(self.clone());
         }
-        let view = StridedView { offset: 0, dims: shape.dims().to_vec(), strides: shape::broadcast_strides(&self.shape, &shape) };
+        let view = StridedView {
+            offset: 0,
+            dims: shape.dims().to_vec(),
+            strides: shape::broadcast_strides(&self.shape, &shape),
+        };
         Ok(self.with_storage(self.storage.copy_strided(&view)?, shape))
     }
     /// `len` entries of `axis` starting at `start`.

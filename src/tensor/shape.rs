@@ -132,15 +132,7 @@ fn dim_from_right(s: &Shape, k: usize) -> usize {
 pub fn broadcast_strides(from: &Shape, to: &Shape) -> Vec<usize> {
     let own = from.strides();
     let off = to.rank() - from.rank();
-    (0..to.rank())
-        .map(|i| {
-            if i < off || from.0[i - off] == 1 {
-                0
-            } else {
-                own[i - off]
-            }
-        })
-        .collect()
+    (0..to.rank()).map(|i| if i < off || from.0[i - off] == 1 { 0 } else { own[i - off] }).collect()
 }
 
 /// A broadcast iteration plan for up to two inputs, with adjacent axes merged

@@ -116,7 +116,15 @@ pub fn unary_backward<T: Float>(op: UnaryOp, x: &[T], y: &[T], gy: &[T], gx: &mu
 }
 
 /// `out = a op b` with `a`, `b` broadcast to `out_shape`.
-pub fn binary<T: Float>(op: BinaryOp, a: &[T], a_shape: &Shape, b: &[T], b_shape: &Shape, out: &mut [T], out_shape: &Shape) {
+pub fn binary<T: Float>(
+    op: BinaryOp,
+    a: &[T],
+    a_shape: &Shape,
+    b: &[T],
+    b_shape: &Shape,
+    out: &mut [T],
+    out_shape: &Shape,
+) {
     match op {
         BinaryOp::Add => binary_with(a, a_shape, b, b_shape, out, out_shape, |x, y| x + y),
         BinaryOp::Sub => binary_with(a, a_shape, b, b_shape, out, out_shape, |x, y| x - y),

@@ -97,7 +97,19 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
         b_batch_stride: usize,
     ) -> Result<Self> {
         let mut out = Self::uninit(batch * m * n);
-        matmul::batched(self.as_slice(), rhs.as_slice(), out.as_mut_slice(), ta, tb, batch, m, n, k, a_batch_stride, b_batch_stride);
+        matmul::batched(
+            self.as_slice(),
+            rhs.as_slice(),
+            out.as_mut_slice(),
+            ta,
+            tb,
+            batch,
+            m,
+            n,
+            k,
+            a_batch_stride,
+            b_batch_stride,
+        );
         Ok(out)
     }
     fn affine(&self, w: &Self, b: &Self, m: usize, n: usize, k: usize) -> Result<Self> {

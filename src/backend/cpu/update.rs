@@ -32,8 +32,10 @@ pub fn adam<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: AdamCoe
 
 /// `Σ x²` accumulated in f64 in a fixed order.
 pub fn sum_squares<T: Float>(x: &[T]) -> f64 {
-    x.iter().map(|v| {
-        let f = v.to_f64();
-        f * f
-    }).sum()
+    x.iter()
+        .map(|v| {
+            let f = v.to_f64();
+            f * f
+        })
+        .sum()
 }
