@@ -135,6 +135,9 @@ pub fn binary<T: Float>(
     }
 }
 
+/// Innermost runs shorter than this are done with a scalar loop.
+const SHORT_RUN: usize = 16;
+
 fn binary_with<T: Float, F: Fn(T, T) -> T + Copy + Send + Sync>(
     a: &[T],
     a_shape: &Shape,
@@ -154,6 +157,13 @@ fn binary_with<T: Float, F: Fn(T, T) -> T + Copy + Send + Sync>(
     let (sa, sb) = (inner[0], inner[1]);
     plan.for_each_run(|o, offs| {
         let dst = &mut out[o..o + n];
+        if n < SHORT_RUN {
+            // Dispatching a vector loop costs more than a few scalar operations.
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = f(a[offs[0] + i * sa], b[offs[1] + i * sb]);
+            }
+            return;
+        }
         match (sa, sb) {
             (1, 1) => simd::map2(&a[offs[0]..offs[0] + n], &b[offs[1]..offs[1] + n], dst, f),
             (1, 0) => {
