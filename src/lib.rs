@@ -2,12 +2,13 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`].
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`].
 
 pub mod autodiff;
 pub mod backend;
 mod error;
 pub mod nn;
+pub mod ode;
 pub mod optim;
 pub mod tensor;
 

@@ -125,6 +125,12 @@ fn same_var_twice() {
 }
 
 #[test]
+fn lincomb() {
+    check_op(&[&[3, 2], &[3, 2], &[3, 2]], |v| Var::lincomb(&[(0.5, v[0]), (-2.0, v[1]), (1.5, v[2])])).unwrap();
+    check_op(&[&[4]], |v| Var::lincomb(&[(0.5, v[0]), (2.0, v[0])])).unwrap();
+}
+
+#[test]
 fn matmul_all_transposes() {
     use Transpose::{No, Yes};
     for (ta, tb) in [(No, No), (No, Yes), (Yes, No), (Yes, Yes)] {

@@ -29,6 +29,7 @@ pub(crate) enum Op<T: Float> {
     Concat { xs: Vec<usize>, axis: usize },
     GatherRows { x: usize, idx: Arc<[usize]> },
     Transpose { x: usize },
+    LinComb { xs: Vec<usize>, coeffs: Vec<f64> },
     LogSumExp { x: usize },
     Custom { inputs: Vec<usize>, rule: CustomRule<T> },
 }
@@ -47,7 +48,7 @@ impl<T: Float> Op<T> {
             | Op::LogSumExp { x, .. } => vec![*x],
             Op::Binary { a, b, .. } | Op::MatMul { a, b, .. } => vec![*a, *b],
             Op::Affine { x, w, b } => vec![*x, *w, *b],
-            Op::Concat { xs, .. } => xs.clone(),
+            Op::Concat { xs, .. } | Op::LinComb { xs, .. } => xs.clone(),
             Op::Custom { inputs, .. } => inputs.clone(),
         }
     }
@@ -66,6 +67,7 @@ impl<T: Float> Op<T> {
             Op::Concat { .. } => "concat",
             Op::GatherRows { .. } => "gather_rows",
             Op::Transpose { .. } => "transpose",
+            Op::LinComb { .. } => "lincomb",
             Op::LogSumExp { .. } => "logsumexp",
             Op::Custom { .. } => "custom",
         }
@@ -160,6 +162,11 @@ pub(crate) fn backward<T: Float>(
         }
         Op::GatherRows { x, idx } => vec![Some(gy.scatter_add_rows(idx, val(*x).shape().dim(0))?)],
         Op::Transpose { .. } => vec![Some(gy.t()?)],
+        Op::LinComb { coeffs, .. } => coeffs
+            .iter()
+            .zip(wanted)
+            .map(|(&c, &w)| if w { gy.scale(c).map(Some) } else { Ok(None) })
+            .collect::<Result<_>>()?,
         Op::LogSumExp { x } => {
             // ∂/∂x_i log Σ_j e^{x_j} = e^{x_i − y}
             let p = val(*x).sub(y)?.unary(UnaryOp::Exp)?;

@@ -123,6 +123,22 @@ impl<'t, T: Float> Var<'t, T> {
         self.binary(rhs, BinaryOp::Div)
     }
 
+    /// `Σ cᵢ·xᵢ` over variables of one shape, as one op (`∂/∂xᵢ = cᵢ`).
+    pub fn lincomb(terms: &[(f64, Self)]) -> Result<Self> {
+        let Some((_, first)) = terms.first() else { invalid_arg!("lincomb of no terms") };
+        for (_, v) in terms {
+            first.check_same_tape(v)?;
+        }
+        let vals: Vec<Tensor<T>> = terms.iter().map(|(_, v)| v.value()).collect();
+        let refs: Vec<(f64, &Tensor<T>)> = terms.iter().zip(&vals).map(|((c, _), v)| (*c, v)).collect();
+        let y = Tensor::lincomb(&refs)?;
+        let op = Op::LinComb {
+            xs: terms.iter().map(|(_, v)| v.id).collect(),
+            coeffs: terms.iter().map(|(c, _)| *c).collect(),
+        };
+        Ok(first.tape.record(y, op))
+    }
+
     // ----- products -----------------------------------------------------
 
     /// `op(a)·op(b)`, rank 2 or batched rank 3; gradients by the transposed

@@ -186,6 +186,22 @@ impl<T: Float> Tensor<T> {
     pub fn scale(&self, c: f64) -> Result<Self> {
         self.unary(UnaryOp::MulScalar(c))
     }
+    /// `Σ cᵢ·xᵢ` over tensors of one shape (the stage combinations of
+    /// Runge–Kutta methods).
+    pub fn lincomb(terms: &[(f64, &Self)]) -> Result<Self> {
+        let Some(&(c0, x0)) = terms.first() else { invalid_arg!("lincomb of no terms") };
+        for (_, x) in terms {
+            if x.shape != x0.shape {
+                shape_err!("lincomb: shapes {} and {} differ", x0.shape, x.shape);
+            }
+        }
+        let mut out = x0.scale(c0)?;
+        let s = Arc::make_mut(&mut out.storage);
+        for &(c, x) in &terms[1..] {
+            s.axpy(T::from_f64(c), &x.storage)?;
+        }
+        Ok(out)
+    }
 
     // ----- reductions ---------------------------------------------------
 
