@@ -1,11 +1,14 @@
-//! Neural-network building blocks: named parameters, initialization, layers.
+//! Neural-network building blocks: named parameters, initialization, layers,
+//! and the time-dependent velocity fields of neural ODEs.
 
+mod field;
 mod init;
 mod linear;
 mod mlp;
 mod params;
 
 pub use crate::backend::Activation;
+pub use field::{ConcatSquashLinear, ConcatSquashMlp, TimeMlp, VelocityField};
 pub use init::Init;
 pub use linear::Linear;
 pub use mlp::Mlp;
