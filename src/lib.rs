@@ -2,10 +2,11 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`].
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`].
 
 pub mod autodiff;
 pub mod backend;
+pub mod density;
 mod error;
 pub mod nn;
 pub mod ode;

@@ -1,0 +1,93 @@
+//! The divergence `∇·v = tr(∂v/∂x)` of a velocity field, exactly (one tangent
+//! pass per dimension) or by Hutchinson's estimator `E[εᵀ(∂v/∂x)ε]`.
+//!
+//! Both are computed from Jacobian-vector products recorded on the tape (see
+//! [`crate::autodiff`]), so they are differentiable with respect to the
+//! parameters and the input.
+
+use crate::autodiff::Var;
+use crate::nn::{Params, VelocityField};
+use crate::tensor::random::Rng;
+use crate::tensor::{Float, Tensor};
+use crate::{Result, invalid_arg};
+
+/// The distribution of Hutchinson probe vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Entries ±1: the estimator with the least variance for a given Jacobian.
+    Rademacher,
+    /// Standard normal entries.
+    Gaussian,
+}
+
+/// How the divergence is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divergence {
+    /// `Σ_j e_jᵀ J e_j`: `d` tangent passes, exact; for small `d`.
+    Exact,
+    /// `(1/k) Σ_i ε_iᵀ J ε_i` with `k` probes, unbiased.
+    Hutchinson { probes: usize, probe: Probe },
+}
+
+impl Divergence {
+    /// Parses `exact`, `hutchinson` / `rademacher` (one Rademacher probe) or `gaussian`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "exact" => Divergence::Exact,
+            "hutchinson" | "rademacher" => Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher },
+            "gaussian" => Divergence::Hutchinson { probes: 1, probe: Probe::Gaussian },
+            _ => invalid_arg!("unknown divergence '{name}' (expected exact, hutchinson, rademacher or gaussian)"),
+        })
+    }
+
+    /// Number of tangent directions per sample.
+    pub fn directions(&self, dim: usize) -> usize {
+        match self {
+            Divergence::Exact => dim,
+            Divergence::Hutchinson { probes, .. } => *probes,
+        }
+    }
+
+    /// The tangent directions for a batch, stacked as `[k·batch, dim]` (row
+    /// `j·batch + i` is direction `j` at sample `i`). Hutchinson probes are
+    /// drawn here, once per solve, and then held fixed along the trajectory.
+    pub fn directions_for<T: Float>(&self, batch: usize, dim: usize, rng: &mut Rng) -> Result<Tensor<T>> {
+        match *self {
+            Divergence::Exact => {
+                let mut e = vec![T::ZERO; dim * batch * dim];
+                for j in 0..dim {
+                    for i in 0..batch {
+                        e[(j * batch + i) * dim + j] = T::ONE;
+                    }
+                }
+                Tensor::from_vec(e, [dim * batch, dim])
+            }
+            Divergence::Hutchinson { probes: 0, .. } => invalid_arg!("Hutchinson estimator needs at least one probe"),
+            Divergence::Hutchinson { probes, probe: Probe::Rademacher } => {
+                Tensor::rademacher([probes * batch, dim], rng)
+            }
+            Divergence::Hutchinson { probes, probe: Probe::Gaussian } => Tensor::randn([probes * batch, dim], rng),
+        }
+    }
+
+    /// `(v(x, t), ∇·v(x, t))` with the divergence of shape `[batch, 1]`, given
+    /// the directions from [`Divergence::directions_for`] as a tape variable.
+    pub fn velocity_and_divergence<'t, T: Float, F: VelocityField<T> + ?Sized>(
+        &self,
+        field: &F,
+        p: &Params<'t, T>,
+        x: Var<'t, T>,
+        t: f64,
+        directions: Var<'t, T>,
+    ) -> Result<(Var<'t, T>, Var<'t, T>)> {
+        let batch = x.shape().dim(0);
+        let k = directions.shape().dim(0) / batch.max(1);
+        let (v, jt) = field.forward_with_tangents(p, x, t, directions)?;
+        let quad = jt.mul(&directions)?.sum_axis(1, false)?.reshape([k, batch])?;
+        let div = match self {
+            Divergence::Exact => quad.sum_axis(0, false)?,
+            Divergence::Hutchinson { .. } => quad.mean_axis(0, false)?,
+        };
+        Ok((v, div.reshape([batch, 1])?))
+    }
+}
