@@ -6,6 +6,7 @@
 
 pub mod autodiff;
 pub mod backend;
+pub mod data;
 pub mod density;
 mod error;
 pub mod nn;
