@@ -1,0 +1,168 @@
+//! Continuous normalizing flows: gradients through the solver (direct,
+//! checkpointed, adjoint) against finite differences and each other, the
+//! adjoint's convergence to the discrete gradient at the solver's order,
+//! normalization of the model density, and inversion accuracy.
+
+use wasserflow::autodiff::Tape;
+use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
+use wasserflow::density::{Backprop, Cnf, Divergence, Probe, nll_loss};
+use wasserflow::nn::{Activation, Init, ParamStore, Params, TimeMlp};
+use wasserflow::ode::tableau::{RK4, RK4_38};
+use wasserflow::{Rng, Tensor};
+
+fn small_cnf(steps: usize, div: Divergence) -> (ParamStore<f64>, Cnf<TimeMlp>) {
+    let mut store = ParamStore::new();
+    let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
+    (store, Cnf::new(f, 1.0, steps, &RK4, div).unwrap())
+}
+
+fn batch() -> (Tensor<f64>, usize) {
+    (random_inputs(&[&[3, 2]], -1.5, 1.5).remove(0), 3)
+}
+
+#[test]
+fn direct_gradient_matches_finite_differences() {
+    for div in [Divergence::Exact, Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }] {
+        let (store, cnf) = small_cnf(4, div);
+        let (x, b) = batch();
+        let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+        let mut inputs = vec![x, dirs];
+        inputs.extend(store.values().iter().cloned());
+        let r = GradCheck::default()
+            .run(&inputs, |v| {
+                let p = Params::from_vars(v[2..].to_vec());
+                let (z, l) = cnf.forward_on_tape(&p, v[0], v[1])?;
+                nll_loss(z, l)
+            })
+            .unwrap();
+        assert!(r.checked > 100);
+    }
+}
+
+fn flat(g: &[Tensor<f64>]) -> Vec<f64> {
+    g.iter().flat_map(|t| t.to_vec().unwrap()).collect()
+}
+
+fn grads(method: Backprop, steps: usize) -> (f64, Vec<f64>, Vec<f64>) {
+    let div = Divergence::Exact;
+    let (store, cnf) = small_cnf(steps, div);
+    let (x, b) = batch();
+    let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+    let r = method.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
+    (r.loss, flat(&r.param_grads), r.input_grad.to_vec().unwrap())
+}
+
+#[test]
+fn checkpointed_equals_direct() {
+    let (l1, p1, x1) = grads(Backprop::Direct, 6);
+    let (l2, p2, x2) = grads(Backprop::Checkpointed, 6);
+    assert_eq!(l1, l2);
+    for (a, b) in p1.iter().chain(&x1).zip(p2.iter().chain(&x2)) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
+
+fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
+    let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
+}
+
+#[test]
+fn adjoint_converges_to_direct_at_the_solver_order() {
+    let mut diffs = Vec::new();
+    let steps = [4usize, 8, 16, 32];
+    for &n in &steps {
+        let (l1, p1, x1) = grads(Backprop::Direct, n);
+        let (l2, p2, x2) = grads(Backprop::Adjoint, n);
+        assert!((l1 - l2).abs() < 1e-12, "the forward solve is the same");
+        diffs.push(max_rel_diff(&[p1, x1].concat(), &[p2, x2].concat()));
+    }
+    // Log-log slope of the difference against the step size h = 1/n.
+    let xs: Vec<f64> = steps.iter().map(|&n| (1.0 / n as f64).ln()).collect();
+    let ys: Vec<f64> = diffs.iter().map(|d| d.ln()).collect();
+    let (mx, my) = (xs.iter().sum::<f64>() / 4.0, ys.iter().sum::<f64>() / 4.0);
+    let slope = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>()
+        / xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>();
+    eprintln!("adjoint vs direct: slope {slope:.3}, differences {diffs:?}");
+    assert!((slope - 4.0).abs() < 0.5, "slope {slope}, differences {diffs:?}");
+}
+
+#[test]
+fn adjoint_gradient_matches_finite_differences() {
+    // At 64 RK4 steps the discretization error is far below the tolerance.
+    let div = Divergence::Exact;
+    let (store, cnf) = small_cnf(64, div);
+    let (x, b) = batch();
+    let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+    let adj = Backprop::Adjoint.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
+    let loss_at = |s: &ParamStore<f64>, x: &Tensor<f64>| {
+        let tape = Tape::new();
+        let p = s.attach_frozen(&tape);
+        let (z, l) = cnf.forward_on_tape(&p, tape.constant(x.clone()), tape.constant(dirs.clone())).unwrap();
+        nll_loss(z, l).unwrap().value().item().unwrap()
+    };
+    let h = 1e-6;
+    for (i, g) in adj.param_grads.iter().enumerate() {
+        let g = g.to_vec().unwrap();
+        for j in (0..g.len()).step_by(3) {
+            let shifted = |d: f64| {
+                let mut s = store.clone();
+                let mut v = s.values()[i].to_vec().unwrap();
+                v[j] += d;
+                let shape = s.values()[i].shape().clone();
+                s.values_mut()[i] = Tensor::from_vec(v, shape).unwrap();
+                loss_at(&s, &x)
+            };
+            let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
+            assert!((fd - g[j]).abs() < 1e-6 * (1.0 + fd.abs()), "param {i}[{j}]: fd {fd} adjoint {}", g[j]);
+        }
+    }
+    let xv = x.to_vec().unwrap();
+    let gx = adj.input_grad.to_vec().unwrap();
+    for j in 0..xv.len() {
+        let at = |d: f64| {
+            let mut v = xv.clone();
+            v[j] += d;
+            loss_at(&store, &Tensor::from_vec(v, [3, 2]).unwrap())
+        };
+        let fd = (at(h) - at(-h)) / (2.0 * h);
+        assert!((fd - gx[j]).abs() < 1e-6 * (1.0 + fd.abs()), "x[{j}]: fd {fd} adjoint {}", gx[j]);
+    }
+}
+
+#[test]
+fn model_density_integrates_to_one() {
+    let (store, cnf) = small_cnf(20, Divergence::Exact);
+    let (n, lo, h) = (120usize, -6.0, 0.1);
+    let mut pts = Vec::with_capacity(2 * n * n);
+    for i in 0..n {
+        for j in 0..n {
+            pts.push(lo + h * (i as f64 + 0.5));
+            pts.push(lo + h * (j as f64 + 0.5));
+        }
+    }
+    let x = Tensor::from_vec(pts, [n * n, 2]).unwrap();
+    let lp = cnf.log_prob(&store, &x, 4096, &mut Rng::seed(0)).unwrap();
+    let mass: f64 = lp.iter().map(|l| l.exp() * h * h).sum();
+    assert!((mass - 1.0).abs() < 5e-3, "mass {mass}");
+}
+
+#[test]
+fn inversion_is_accurate_at_fine_steps() {
+    let mut store = ParamStore::new();
+    let f =
+        TimeMlp::new(&mut store, "v", 2, &[16, 16], Activation::Tanh, Init::TorchLinear, &mut Rng::seed(3)).unwrap();
+    let cnf = Cnf::new(f, 1.0, 200, &RK4_38, Divergence::Exact).unwrap();
+    let x = random_inputs(&[&[100, 2]], -2.0, 2.0).remove(0);
+    let back = cnf.invert(&store, &cnf.transport(&store, &x).unwrap()).unwrap();
+    let err = back.sub(&x).unwrap().to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let scale = x.to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);
+    assert!(err / scale <= 1e-5, "relative inversion error {}", err / scale);
+}
+
+#[test]
+fn points_of_the_wrong_dimension_are_rejected() {
+    let (store, cnf) = small_cnf(4, Divergence::Exact);
+    assert!(cnf.transport(&store, &Tensor::zeros([4, 3])).is_err());
+    assert!(cnf.log_prob(&store, &Tensor::zeros([4, 1]), 10, &mut Rng::seed(0)).is_err());
+}
