@@ -2,13 +2,14 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`].
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`].
 
 pub mod autodiff;
 pub mod backend;
 pub mod data;
 pub mod density;
 mod error;
+pub mod flows;
 pub mod nn;
 pub mod ode;
 pub mod optim;
