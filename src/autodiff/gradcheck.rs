@@ -77,7 +77,8 @@ impl GradCheck {
                 let numeric = (up - down) / (2.0 * self.step);
                 let a = analytic[j];
                 let ratio = (a - numeric).abs() / (self.atol + self.rtol * a.abs().max(numeric.abs()));
-                if !(ratio <= 1.0) {
+                // NaN ratios fail too.
+                if ratio.is_nan() || ratio > 1.0 {
                     return Err(Error::NonFinite(format!(
                         "gradient check failed: input {i} element {j}: analytic {a:e}, numeric {numeric:e}"
                     )));

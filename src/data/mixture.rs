@@ -27,7 +27,7 @@ impl GaussianMixture {
         if d == 0 || means.iter().any(|m| m.len() != d) {
             invalid_arg!("mixture means must share one positive dimension");
         }
-        if weights.iter().any(|w| !(*w > 0.0)) || stds.iter().any(|s| !(*s > 0.0)) {
+        if weights.iter().chain(&stds).any(|v| v.is_nan() || *v <= 0.0) {
             invalid_arg!("mixture weights and stds must be positive");
         }
         let total: f64 = weights.iter().sum();

@@ -49,7 +49,7 @@ impl Mlp {
         self.layers.last().expect("an MLP has layers").out_dim
     }
 
-    fn check_input<T: Float>(&self, cols: usize) -> Result<()> {
+    fn check_input(&self, cols: usize) -> Result<()> {
         if cols != self.in_dim() {
             shape_err!("MLP expects {} input columns, got {cols}", self.in_dim());
         }
@@ -58,7 +58,7 @@ impl Mlp {
 
     /// The output for a batch `x` of shape `[batch, in_dim]`, recorded on a tape.
     pub fn forward<'t, T: Float>(&self, p: &Params<'t, T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
-        self.check_input::<T>(x.shape().as_matrix()?.1)?;
+        self.check_input(x.shape().as_matrix()?.1)?;
         let mut h = x;
         for (i, l) in self.layers.iter().enumerate() {
             h = l.forward(p, h)?;
@@ -84,7 +84,7 @@ impl Mlp {
         t: Var<'t, T>,
     ) -> Result<(Var<'t, T>, Var<'t, T>)> {
         let (batch, cols) = x.shape().as_matrix()?;
-        self.check_input::<T>(cols)?;
+        self.check_input(cols)?;
         let (trows, tcols) = t.shape().as_matrix()?;
         if tcols != cols || batch == 0 || trows % batch != 0 {
             shape_err!("tangents of shape {} do not stack over a batch of {batch}×{cols}", t.shape());
@@ -109,7 +109,7 @@ impl Mlp {
 
     /// Untracked evaluation (no tape): for sampling and inference.
     pub fn eval<T: Float>(&self, store: &ParamStore<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
-        self.check_input::<T>(x.shape().as_matrix()?.1)?;
+        self.check_input(x.shape().as_matrix()?.1)?;
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
             h = l.eval(store, &h)?;
