@@ -260,3 +260,37 @@ fn backward_needs_a_scalar() {
     let a = tape.var(Tensor::<f64>::zeros([2]));
     assert!(tape.backward(a.exp().unwrap()).is_err());
 }
+
+#[test]
+fn tangent_act() {
+    for act in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus { beta: 1.5 },
+        Activation::Silu,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Selu,
+        Activation::Identity,
+    ] {
+        for parts in 1..=3 {
+            check_op(&[&[3 * parts, 4], &[4]], |v| v[0].tangent_act(&v[1], 3, act))
+                .unwrap_or_else(|e| panic!("{act:?} with {parts} parts: {e}"));
+        }
+        check_op(&[&[2, 5], &[1, 5]], |v| v[0].tangent_act(&v[1], 1, act)).unwrap();
+    }
+}
+
+#[test]
+fn tangent_act_equals_its_composite_definition() {
+    let ins = random_inputs(&[&[9, 4], &[4]], -2.0, 2.0);
+    let tape = Tape::new();
+    let (z, b) = (tape.constant(ins[0].clone()), tape.constant(ins[1].clone()));
+    let fused = z.tangent_act(&b, 3, Activation::Tanh).unwrap().value().to_vec().unwrap();
+    let u = z.slice(0, 0, 3).unwrap().add(&b).unwrap();
+    let y = u.tanh().unwrap();
+    let t = z.slice(0, 3, 6).unwrap().reshape([2, 3, 4]).unwrap().mul(&u.act_deriv(Activation::Tanh).unwrap()).unwrap();
+    let composite = Var::concat(&[y, t.reshape([6, 4]).unwrap()], 0).unwrap().value().to_vec().unwrap();
+    for (a, c) in fused.iter().zip(&composite) {
+        assert!((a - c).abs() < 1e-15);
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::tape::Node;
 use crate::backend::cpu::gemm::Transpose;
-use crate::backend::{BinaryOp, ReduceOp, UnaryOp};
+use crate::backend::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Result, invalid_arg};
 
@@ -30,6 +30,7 @@ pub(crate) enum Op<T: Float> {
     GatherRows { x: usize, idx: Arc<[usize]> },
     Transpose { x: usize },
     LinComb { xs: Vec<usize>, coeffs: Vec<f64> },
+    TangentAct { z: usize, b: usize, batch: usize, act: Activation },
     LogSumExp { x: usize },
     Custom { inputs: Vec<usize>, rule: CustomRule<T> },
 }
@@ -47,6 +48,7 @@ impl<T: Float> Op<T> {
             | Op::Transpose { x }
             | Op::LogSumExp { x, .. } => vec![*x],
             Op::Binary { a, b, .. } | Op::MatMul { a, b, .. } => vec![*a, *b],
+            Op::TangentAct { z, b, .. } => vec![*z, *b],
             Op::Affine { x, w, b } => vec![*x, *w, *b],
             Op::Concat { xs, .. } | Op::LinComb { xs, .. } => xs.clone(),
             Op::Custom { inputs, .. } => inputs.clone(),
@@ -68,6 +70,7 @@ impl<T: Float> Op<T> {
             Op::GatherRows { .. } => "gather_rows",
             Op::Transpose { .. } => "transpose",
             Op::LinComb { .. } => "lincomb",
+            Op::TangentAct { .. } => "tangent_act",
             Op::LogSumExp { .. } => "logsumexp",
             Op::Custom { .. } => "custom",
         }
@@ -162,6 +165,10 @@ pub(crate) fn backward<T: Float>(
         }
         Op::GatherRows { x, idx } => vec![Some(gy.scatter_add_rows(idx, val(*x).shape().dim(0))?)],
         Op::Transpose { .. } => vec![Some(gy.t()?)],
+        Op::TangentAct { z, b, batch, act } => {
+            let (gz, gb) = val(*z).tangent_act_backward(val(*b), gy, *batch, *act)?;
+            vec![Some(gz), Some(gb)]
+        }
         Op::LinComb { coeffs, .. } => coeffs
             .iter()
             .zip(wanted)

@@ -139,6 +139,17 @@ impl<'t, T: Float> Var<'t, T> {
         Ok(first.tape.record(y, op))
     }
 
+    /// A layer's activation with its tangents stacked below the primal rows:
+    /// for `self = z` of `(1+k)·batch` rows, primal rows become `σ(z + b)` and
+    /// tangent rows `σ'(z_primal + b) ⊙ z`. Differentiable in `z` and `b`
+    /// (the reverse rule uses `σ''`). With `Activation::Identity` it adds the
+    /// bias to the primal rows only.
+    pub fn tangent_act(&self, b: &Self, batch: usize, act: Activation) -> Result<Self> {
+        self.check_same_tape(b)?;
+        let y = self.value().tangent_act(&b.value(), batch, act)?;
+        Ok(self.tape.record(y, Op::TangentAct { z: self.id, b: b.id, batch, act }))
+    }
+
     // ----- products -----------------------------------------------------
 
     /// `op(a)·op(b)`, rank 2 or batched rank 3; gradients by the transposed

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::marker::PhantomData;
 
-use super::{BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
+use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::backend::cpu::gemm::Transpose;
 use crate::tensor::{Float, Shape};
 use crate::{Error, Result};
@@ -83,6 +83,12 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
         match self.never {}
     }
     fn affine(&self, _: &Self, _: &Self, _: usize, _: usize, _: usize) -> Result<Self> {
+        match self.never {}
+    }
+    fn tangent_act(&self, _: &Self, _: usize, _: usize, _: Activation) -> Result<Self> {
+        match self.never {}
+    }
+    fn tangent_act_backward(&self, _: &Self, _: &Self, _: usize, _: usize, _: Activation) -> Result<(Self, Self)> {
         match self.never {}
     }
     fn gather_rows(&self, _: &[usize], _: usize) -> Result<Self> {

@@ -108,6 +108,18 @@ pub trait BackendStorage<T: Float>: Sized {
     ) -> Result<Self>;
     /// `x·w + b` with `x` of `m×k`, `w` of `k×n` and `b` of `n`, in one pass.
     fn affine(&self, w: &Self, b: &Self, m: usize, n: usize, k: usize) -> Result<Self>;
+    /// The activation of a layer stacked with its tangents (see
+    /// [`cpu::tangent`]): `self` is `z` of `(1+k)·batch × width`, `b` the bias.
+    fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self>;
+    /// Its reverse rule: `(gz, gb)` from the output gradient `g`.
+    fn tangent_act_backward(
+        &self,
+        b: &Self,
+        g: &Self,
+        batch: usize,
+        width: usize,
+        act: Activation,
+    ) -> Result<(Self, Self)>;
     /// Rows `idx` of a `rows × row_len` matrix.
     fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self>;
     /// The adjoint of `gather_rows`: `out[idx[i]] += self[i]` into `n_rows` zero rows.

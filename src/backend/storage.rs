@@ -4,7 +4,7 @@
 use super::cpu::CpuStorage;
 use super::cpu::gemm::Transpose;
 use super::cuda::CudaStorage;
-use super::{BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
+use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::tensor::{Float, Shape};
 use crate::{Error, Result};
 
@@ -155,6 +155,33 @@ impl<T: Float> Storage<T> {
             (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => Ok(Storage::Cpu(x.affine(w, b, m, n, k)?)),
             (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(b)) => Ok(Storage::Cuda(x.affine(w, b, m, n, k)?)),
             _ => Err(mismatch(self.device(), w.device(), "affine")),
+        }
+    }
+    pub fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self> {
+        match (self, b) {
+            (Storage::Cpu(z), Storage::Cpu(b)) => Ok(Storage::Cpu(z.tangent_act(b, batch, width, act)?)),
+            (Storage::Cuda(z), Storage::Cuda(b)) => Ok(Storage::Cuda(z.tangent_act(b, batch, width, act)?)),
+            _ => Err(mismatch(self.device(), b.device(), "tangent_act")),
+        }
+    }
+    pub fn tangent_act_backward(
+        &self,
+        b: &Self,
+        g: &Self,
+        batch: usize,
+        width: usize,
+        act: Activation,
+    ) -> Result<(Self, Self)> {
+        match (self, b, g) {
+            (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(g)) => {
+                let (gz, gb) = z.tangent_act_backward(b, g, batch, width, act)?;
+                Ok((Storage::Cpu(gz), Storage::Cpu(gb)))
+            }
+            (Storage::Cuda(z), Storage::Cuda(b), Storage::Cuda(g)) => {
+                let (gz, gb) = z.tangent_act_backward(b, g, batch, width, act)?;
+                Ok((Storage::Cuda(gz), Storage::Cuda(gb)))
+            }
+            _ => Err(mismatch(self.device(), g.device(), "tangent_act")),
         }
     }
     pub fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self> {

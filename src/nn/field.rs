@@ -110,18 +110,16 @@ impl<T: Float> VelocityField<T> for TimeMlp {
             shape_err!("tangents of shape {} do not stack over a batch of {batch}×{}", tangents.shape(), self.dim);
         }
         let k = rows / batch;
+        // Primal and tangent rows stacked: one GEMM per layer for all of them.
         let (wx, b) = self.first_layer(p, t)?;
-        let mut z = x.affine(&wx, &b)?;
-        let mut tz = tangents.matmul(&wx)?;
-        let act = self.mlp.act;
+        let mut z = Var::concat(&[x, tangents], 0)?.matmul(&wx)?;
+        let mut bias = b;
         for l in &self.mlp.layers[1..] {
-            let width = z.shape().dim(1);
-            let d = z.act_deriv(act)?;
-            let th = tz.reshape([k, batch, width])?.mul(&d)?.reshape([k * batch, width])?;
-            z = l.forward(p, z.act(act)?)?;
-            tz = l.tangent(p, th)?;
+            z = z.tangent_act(&bias, batch, self.mlp.act)?.matmul(&p.var(l.w))?;
+            bias = p.var(l.b);
         }
-        Ok((z, tz))
+        let out = z.tangent_act(&bias, batch, Activation::Identity)?;
+        Ok((out.slice(0, 0, batch)?, out.slice(0, batch, k * batch)?))
     }
 
     fn eval(&self, store: &ParamStore<T>, x: &Tensor<T>, t: f64) -> Result<Tensor<T>> {
@@ -252,19 +250,19 @@ impl<T: Float> VelocityField<T> for ConcatSquashMlp {
             shape_err!("tangents of shape {} do not stack over a batch of {batch}×{}", tangents.shape(), self.dim);
         }
         let k = rows / batch;
-        let (mut h, mut th) = (x, tangents);
+        let zero = x.tape().constant(Tensor::zeros([self.layers.iter().map(|l| l.layer.out_dim).max().unwrap_or(0)]));
+        let mut s = Var::concat(&[x, tangents], 0)?;
         for (i, l) in self.layers.iter().enumerate() {
             if i > 0 {
-                let width = h.shape().dim(1);
-                let d = h.act_deriv(self.act)?;
-                th = th.reshape([k, batch, width])?.mul(&d)?.reshape([k * batch, width])?;
-                h = h.act(self.act)?;
+                let width = s.shape().dim(1);
+                s = s.tangent_act(&zero.slice(0, 0, width)?, batch, self.act)?;
             }
-            let (g, s) = l.time_terms(p, t)?;
-            th = l.layer.tangent(p, th)?.mul(&g)?;
-            h = l.layer.forward(p, h)?.mul(&g)?.add(&s)?;
+            // (s·W + b) ⊙ g + shift on primal rows, (s·W) ⊙ g on tangent rows.
+            let (g, shift) = l.time_terms(p, t)?;
+            let bias = p.var(l.layer.b).mul(&g)?.add(&shift)?;
+            s = s.matmul(&p.var(l.layer.w))?.mul(&g)?.tangent_act(&bias, batch, Activation::Identity)?;
         }
-        Ok((h, th))
+        Ok((s.slice(0, 0, batch)?, s.slice(0, batch, k * batch)?))
     }
 
     fn eval(&self, store: &ParamStore<T>, x: &Tensor<T>, t: f64) -> Result<Tensor<T>> {

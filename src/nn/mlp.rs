@@ -75,8 +75,10 @@ impl Mlp {
     /// Returns `(v(x), J_v(x)·t)` with the tangents stacked the same way.
     ///
     /// Tangents go through the layers in forward mode: `t ↦ t·W`, then
-    /// `t ↦ σ'(z) ⊙ t` at each activation. All of it is recorded on the tape,
-    /// so the tangents can be differentiated with respect to the parameters.
+    /// `t ↦ σ'(z) ⊙ t` at each activation, stacked below the primal rows so
+    /// that each layer is one GEMM ([`Var::tangent_act`]). All of it is recorded
+    /// on the tape, so the tangents can be differentiated with respect to the
+    /// parameters.
     pub fn forward_with_tangents<'t, T: Float>(
         &self,
         p: &Params<'t, T>,
@@ -90,21 +92,14 @@ impl Mlp {
             shape_err!("tangents of shape {} do not stack over a batch of {batch}×{cols}", t.shape());
         }
         let k = trows / batch;
-        let (mut h, mut th) = (x, t);
+        // Primal and tangent rows stacked: one GEMM per layer for all of them.
+        let mut z = Var::concat(&[x, t], 0)?;
+        let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            let z = l.forward(p, h)?;
-            let tz = l.tangent(p, th)?;
-            if i + 1 < self.layers.len() {
-                let width = l.out_dim;
-                let d = z.act_deriv(self.act)?;
-                th = tz.reshape([k, batch, width])?.mul(&d)?.reshape([k * batch, width])?;
-                h = z.act(self.act)?;
-            } else {
-                h = z;
-                th = tz;
-            }
+            let act = if i == last { Activation::Identity } else { self.act };
+            z = z.matmul(&p.var(l.w))?.tangent_act(&p.var(l.b), batch, act)?;
         }
-        Ok((h, th))
+        Ok((z.slice(0, 0, batch)?, z.slice(0, batch, k * batch)?))
     }
 
     /// Untracked evaluation (no tape): for sampling and inference.

@@ -13,7 +13,7 @@ pub use dtype::{DType, Float};
 pub use shape::Shape;
 
 use crate::backend::cpu::gemm::Transpose;
-use crate::backend::{BinaryOp, Device, ReduceOp, Storage, StridedView, UnaryOp};
+use crate::backend::{Activation, BinaryOp, Device, ReduceOp, Storage, StridedView, UnaryOp};
 use crate::{Error, Result, invalid_arg, shape_err};
 
 /// An immutable n-dimensional array. Cloning is cheap (the storage is shared).
@@ -354,6 +354,28 @@ impl<T: Float> Tensor<T> {
         let row_len = self.numel() / rows.max(1);
         let out = self.shape.with_dim(0, n_rows);
         Ok(self.with_storage(self.storage.scatter_add_rows(idx, n_rows, row_len)?, out))
+    }
+
+    // ----- layers with tangents -----------------------------------------
+
+    fn check_tangent_act(&self, b: &Self, batch: usize) -> Result<usize> {
+        let (rows, width) = self.shape.as_matrix()?;
+        if batch == 0 || rows % batch != 0 || b.numel() != width {
+            shape_err!("tangent_act: {} rows of width {width} with bias {} over a batch of {batch}", rows, b.shape);
+        }
+        Ok(width)
+    }
+    /// For `self = z` stacked `[primal; tangents…]` (`(1+k)·batch` rows):
+    /// primal rows `σ(z + b)`, tangent rows `σ'(z_primal + b) ⊙ z`.
+    pub fn tangent_act(&self, b: &Self, batch: usize, act: Activation) -> Result<Self> {
+        let width = self.check_tangent_act(b, batch)?;
+        Ok(self.with_storage(self.storage.tangent_act(&b.storage, batch, width, act)?, self.shape.clone()))
+    }
+    /// The reverse rule of [`Tensor::tangent_act`]: `(gz, gb)`.
+    pub fn tangent_act_backward(&self, b: &Self, g: &Self, batch: usize, act: Activation) -> Result<(Self, Self)> {
+        let width = self.check_tangent_act(b, batch)?;
+        let (gz, gb) = self.storage.tangent_act_backward(&b.storage, &g.storage, batch, width, act)?;
+        Ok((self.with_storage(gz, self.shape.clone()), self.with_storage(gb, b.shape.clone())))
     }
 
     // ----- products -----------------------------------------------------

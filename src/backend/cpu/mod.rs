@@ -6,10 +6,11 @@ pub mod gemm;
 mod matmul;
 mod reduce;
 pub mod simd;
+pub mod tangent;
 mod update;
 pub mod vmath;
 
-use super::{BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
+use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::Result;
 use crate::tensor::pool::Buffer;
 use crate::tensor::{Float, Shape};
@@ -116,6 +117,33 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
         let mut out = Self::uninit(m * n);
         matmul::affine(self.as_slice(), w.as_slice(), b.as_slice(), out.as_mut_slice(), m, n, k);
         Ok(out)
+    }
+    fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self> {
+        let mut out = Self::uninit(self.len());
+        tangent::forward(self.as_slice(), b.as_slice(), out.as_mut_slice(), batch, width, act);
+        Ok(out)
+    }
+    fn tangent_act_backward(
+        &self,
+        b: &Self,
+        g: &Self,
+        batch: usize,
+        width: usize,
+        act: Activation,
+    ) -> Result<(Self, Self)> {
+        let mut gz = Self::uninit(self.len());
+        let mut gb = Self::uninit(width);
+        tangent::backward(
+            self.as_slice(),
+            b.as_slice(),
+            g.as_slice(),
+            gz.as_mut_slice(),
+            gb.as_mut_slice(),
+            batch,
+            width,
+            act,
+        );
+        Ok((gz, gb))
     }
     fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self> {
         let mut out = Self::uninit(idx.len() * row_len);

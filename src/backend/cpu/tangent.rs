@@ -1,0 +1,167 @@
+//! The fused activation of a layer evaluated together with its tangents.
+//!
+//! A network evaluated with `k` tangent directions keeps one stacked matrix
+//! `[primal; tangent₁; …; tangent_k]` of `(1+k)·batch` rows, so each layer is
+//! one GEMM for all of them. After the GEMM, primal rows get the bias and the
+//! activation, `y = σ(z + b)`, and each tangent row is scaled by the slope at
+//! its primal row, `ẏ = σ'(z + b) ⊙ ż`. This pass and its reverse rule are
+//! the kernels here; work is split over blocks of primal rows, each block
+//! carrying its tangent rows along.
+
+use rayon::prelude::*;
+
+use crate::backend::Activation;
+use crate::tensor::Float;
+
+/// Primal rows per task (fixed, so results never depend on the pool).
+const ROWS_PER_TASK: usize = 64;
+/// Below this many elements everything stays on the calling thread.
+const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// `out[i] = σ(z[i] + b)` for primal rows `i < batch`, and
+/// `out[j·batch + i] = σ'(z[i] + b) ⊙ z[j·batch + i]` for tangent rows.
+pub fn forward<T: Float>(z: &[T], b: &[T], out: &mut [T], batch: usize, width: usize, act: Activation) {
+    let blocks = batch.div_ceil(ROWS_PER_TASK);
+    let run = |blk: usize, out: &mut [T]| {
+        let r0 = blk * ROWS_PER_TASK;
+        let r1 = (r0 + ROWS_PER_TASK).min(batch);
+        forward_block(z, b, out, batch, width, act, r0, r1);
+    };
+    if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let len = out.len();
+        (0..blocks).into_par_iter().for_each(|blk| {
+            // SAFETY: block `blk` writes rows `r0..r1` of every stacked part,
+            // which no other block writes; the slice outlives the loop.
+            let out = unsafe { std::slice::from_raw_parts_mut({ out_ptr }.0, len) };
+            run(blk, out);
+        });
+    } else {
+        for blk in 0..blocks {
+            run(blk, out);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used to hand disjoint row ranges to rayon tasks.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn forward_block<T: Float>(
+    z: &[T],
+    b: &[T],
+    out: &mut [T],
+    batch: usize,
+    width: usize,
+    act: Activation,
+    r0: usize,
+    r1: usize,
+) {
+    let parts = z.len() / (batch * width);
+    let mut slope = vec![T::ZERO; width];
+    for i in r0..r1 {
+        let zp = &z[i * width..(i + 1) * width];
+        let yp = &mut out[i * width..(i + 1) * width];
+        for c in 0..width {
+            let u = zp[c] + b[c];
+            let y = act.eval(u);
+            yp[c] = y;
+            slope[c] = act.d1(u, y);
+        }
+        for j in 1..parts {
+            let o = (j * batch + i) * width;
+            for c in 0..width {
+                out[o + c] = slope[c] * z[o + c];
+            }
+        }
+    }
+}
+
+/// The reverse rule: given `g` (gradient of the stacked output), returns
+/// `gz` (same stacking) into `gz` and the bias gradient into `gb`:
+/// `gz[i] = g[i]·σ'(u) + Σ_j g[j·batch+i] ⊙ z[j·batch+i] ⊙ σ''(u)` and
+/// `gz[j·batch+i] = g[j·batch+i] ⊙ σ'(u)`, with `u = z[i] + b`;
+/// `gb = Σ_i gz[i]`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Float>(
+    z: &[T],
+    b: &[T],
+    g: &[T],
+    gz: &mut [T],
+    gb: &mut [T],
+    batch: usize,
+    width: usize,
+    act: Activation,
+) {
+    let blocks = batch.div_ceil(ROWS_PER_TASK);
+    let run = |blk: usize, gz: &mut [T]| -> Vec<T> {
+        let r0 = blk * ROWS_PER_TASK;
+        let r1 = (r0 + ROWS_PER_TASK).min(batch);
+        backward_block(z, b, g, gz, batch, width, act, r0, r1)
+    };
+    let partials: Vec<Vec<T>> = if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
+        let ptr = SendPtr(gz.as_mut_ptr());
+        let len = gz.len();
+        (0..blocks)
+            .into_par_iter()
+            .map(|blk| {
+                // SAFETY: as in `forward`, blocks write disjoint rows.
+                let gz = unsafe { std::slice::from_raw_parts_mut({ ptr }.0, len) };
+                run(blk, gz)
+            })
+            .collect()
+    } else {
+        (0..blocks).map(|blk| run(blk, gz)).collect()
+    };
+    // Block partial sums added in block order: the same bits for any pool.
+    gb.fill(T::ZERO);
+    for p in &partials {
+        for (a, &v) in gb.iter_mut().zip(p) {
+            *a += v;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn backward_block<T: Float>(
+    z: &[T],
+    b: &[T],
+    g: &[T],
+    gz: &mut [T],
+    batch: usize,
+    width: usize,
+    act: Activation,
+    r0: usize,
+    r1: usize,
+) -> Vec<T> {
+    let parts = z.len() / (batch * width);
+    let mut gb = vec![T::ZERO; width];
+    let (mut d1, mut d2, mut acc) = (vec![T::ZERO; width], vec![T::ZERO; width], vec![T::ZERO; width]);
+    for i in r0..r1 {
+        let p = i * width;
+        for c in 0..width {
+            let u = z[p + c] + b[c];
+            let y = act.eval(u);
+            d1[c] = act.d1(u, y);
+            d2[c] = act.d2(u, y);
+            acc[c] = g[p + c] * d1[c];
+        }
+        for j in 1..parts {
+            let o = (j * batch + i) * width;
+            for c in 0..width {
+                acc[c] += g[o + c] * z[o + c] * d2[c];
+                gz[o + c] = g[o + c] * d1[c];
+            }
+        }
+        for c in 0..width {
+            gz[p + c] = acc[c];
+            gb[c] += acc[c];
+        }
+    }
+    gb
+}
