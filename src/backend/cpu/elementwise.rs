@@ -8,111 +8,66 @@ use crate::backend::{Activation, BinaryOp, UnaryOp};
 use crate::tensor::shape::BroadcastPlan;
 use crate::tensor::{Float, Shape};
 
-/// Expands `$body` once per activation with `$a` bound to a value whose
-/// variant the optimizer can see.
-macro_rules! specialize_act {
-    ($act:expr, $a:ident => $body:expr) => {
+/// Calls `$kernel!(OP, args…)` with `OP` the tokens that construct the
+/// activation, so a kernel can build it *inside* its per-element closure:
+/// the closure then sees a constant and inlines and vectorizes (a value
+/// captured from outside would leave a `match` in every iteration).
+macro_rules! with_act {
+    ($act:expr, $wrap:path, $kernel:ident!($($args:tt)*)) => {
         match $act {
-            Activation::Tanh => {
-                let $a = Activation::Tanh;
-                $body
-            }
-            Activation::Sigmoid => {
-                let $a = Activation::Sigmoid;
-                $body
-            }
-            Activation::Softplus { beta } => {
-                let $a = Activation::Softplus { beta };
-                $body
-            }
-            Activation::Silu => {
-                let $a = Activation::Silu;
-                $body
-            }
-            Activation::Relu => {
-                let $a = Activation::Relu;
-                $body
-            }
-            Activation::Elu { alpha } => {
-                let $a = Activation::Elu { alpha };
-                $body
-            }
-            Activation::Selu => {
-                let $a = Activation::Selu;
-                $body
-            }
-            Activation::Identity => {
-                let $a = Activation::Identity;
-                $body
-            }
+            Activation::Tanh => $kernel!($wrap(Activation::Tanh), $($args)*),
+            Activation::Sigmoid => $kernel!($wrap(Activation::Sigmoid), $($args)*),
+            Activation::Softplus { beta } => $kernel!($wrap(Activation::Softplus { beta }), $($args)*),
+            Activation::Silu => $kernel!($wrap(Activation::Silu), $($args)*),
+            Activation::Relu => $kernel!($wrap(Activation::Relu), $($args)*),
+            Activation::Elu { alpha } => $kernel!($wrap(Activation::Elu { alpha }), $($args)*),
+            Activation::Selu => $kernel!($wrap(Activation::Selu), $($args)*),
+            Activation::Identity => $kernel!($wrap(Activation::Identity), $($args)*),
+        }
+    };
+}
+pub(crate) use with_act;
+
+/// The same for unary ops.
+macro_rules! with_unary {
+    ($op:expr, $kernel:ident!($($args:tt)*)) => {
+        match $op {
+            UnaryOp::Neg => $kernel!(UnaryOp::Neg, $($args)*),
+            UnaryOp::Exp => $kernel!(UnaryOp::Exp, $($args)*),
+            UnaryOp::Ln => $kernel!(UnaryOp::Ln, $($args)*),
+            UnaryOp::Sqrt => $kernel!(UnaryOp::Sqrt, $($args)*),
+            UnaryOp::Square => $kernel!(UnaryOp::Square, $($args)*),
+            UnaryOp::Recip => $kernel!(UnaryOp::Recip, $($args)*),
+            UnaryOp::Abs => $kernel!(UnaryOp::Abs, $($args)*),
+            UnaryOp::Powi(n) => $kernel!(UnaryOp::Powi(n), $($args)*),
+            UnaryOp::AddScalar(c) => $kernel!(UnaryOp::AddScalar(c), $($args)*),
+            UnaryOp::MulScalar(c) => $kernel!(UnaryOp::MulScalar(c), $($args)*),
+            UnaryOp::Act(a) => with_act!(a, UnaryOp::Act, $kernel!($($args)*)),
+            UnaryOp::ActDeriv(a) => with_act!(a, UnaryOp::ActDeriv, $kernel!($($args)*)),
         }
     };
 }
 
-/// Same for unary ops.
-macro_rules! specialize_unary {
-    ($op:expr, $o:ident => $body:expr) => {
-        match $op {
-            UnaryOp::Neg => {
-                let $o = UnaryOp::Neg;
-                $body
-            }
-            UnaryOp::Exp => {
-                let $o = UnaryOp::Exp;
-                $body
-            }
-            UnaryOp::Ln => {
-                let $o = UnaryOp::Ln;
-                $body
-            }
-            UnaryOp::Sqrt => {
-                let $o = UnaryOp::Sqrt;
-                $body
-            }
-            UnaryOp::Square => {
-                let $o = UnaryOp::Square;
-                $body
-            }
-            UnaryOp::Recip => {
-                let $o = UnaryOp::Recip;
-                $body
-            }
-            UnaryOp::Abs => {
-                let $o = UnaryOp::Abs;
-                $body
-            }
-            UnaryOp::Powi(n) => {
-                let $o = UnaryOp::Powi(n);
-                $body
-            }
-            UnaryOp::AddScalar(c) => {
-                let $o = UnaryOp::AddScalar(c);
-                $body
-            }
-            UnaryOp::MulScalar(c) => {
-                let $o = UnaryOp::MulScalar(c);
-                $body
-            }
-            UnaryOp::Act(a) => specialize_act!(a, sa => {
-                let $o = UnaryOp::Act(sa);
-                $body
-            }),
-            UnaryOp::ActDeriv(a) => specialize_act!(a, sa => {
-                let $o = UnaryOp::ActDeriv(sa);
-                $body
-            }),
-        }
+macro_rules! unary_kernel {
+    ($o:expr, $x:expr, $y:expr) => {
+        simd::map1($x, $y, move |v| $o.eval(v))
+    };
+}
+
+macro_rules! unary_backward_kernel {
+    ($o:expr, $x:expr, $y:expr, $gy:expr, $gx:expr) => {
+        simd::map3($x, $y, $gy, $gx, move |x, y, g| g * $o.deriv(x, y))
     };
 }
 
 /// `y = f(x)`.
 pub fn unary<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
-    specialize_unary!(op, o => simd::map1(x, y, move |v| o.eval(v)))
+    with_unary!(op, unary_kernel!(x, y))
 }
 
 /// `gx = gy · f'(x)` (with `y = f(x)` available to the derivative).
 pub fn unary_backward<T: Float>(op: UnaryOp, x: &[T], y: &[T], gy: &[T], gx: &mut [T]) {
-    specialize_unary!(op, o => simd::map3(x, y, gy, gx, move |x, y, g| g * o.deriv(x, y)))
+    with_unary!(op, unary_backward_kernel!(x, y, gy, gx))
 }
 
 /// `out = a op b` with `a`, `b` broadcast to `out_shape`.

@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+use super::elementwise::with_act;
+use super::simd;
 use crate::backend::Activation;
 use crate::tensor::Float;
 
@@ -25,7 +27,15 @@ pub fn forward<T: Float>(z: &[T], b: &[T], out: &mut [T], batch: usize, width: u
     let run = |blk: usize, out: &mut [T]| {
         let r0 = blk * ROWS_PER_TASK;
         let r1 = (r0 + ROWS_PER_TASK).min(batch);
-        forward_block(z, b, out, batch, width, act, r0, r1);
+        macro_rules! kernel {
+            ($a:expr $(,)?) => {
+                simd::vectorized(
+                    #[inline(always)]
+                    || forward_block(z, b, out, batch, width, $a, r0, r1),
+                )
+            };
+        }
+        with_act!(act, same, kernel!())
     };
     if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
         let out_ptr = SendPtr(out.as_mut_ptr());
@@ -43,6 +53,12 @@ pub fn forward<T: Float>(z: &[T], b: &[T], out: &mut [T], batch: usize, width: u
     }
 }
 
+/// The activation itself: lets [`with_act`] hand over a constant.
+#[inline(always)]
+fn same(a: Activation) -> Activation {
+    a
+}
+
 #[derive(Clone, Copy)]
 struct SendPtr<T>(*mut T);
 // SAFETY: only used to hand disjoint row ranges to rayon tasks.
@@ -50,7 +66,7 @@ unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn forward_block<T: Float>(
     z: &[T],
     b: &[T],
@@ -101,7 +117,15 @@ pub fn backward<T: Float>(
     let run = |blk: usize, gz: &mut [T]| -> Vec<T> {
         let r0 = blk * ROWS_PER_TASK;
         let r1 = (r0 + ROWS_PER_TASK).min(batch);
-        backward_block(z, b, g, gz, batch, width, act, r0, r1)
+        macro_rules! kernel {
+            ($a:expr $(,)?) => {
+                simd::vectorized(
+                    #[inline(always)]
+                    || backward_block(z, b, g, gz, batch, width, $a, r0, r1),
+                )
+            };
+        }
+        with_act!(act, same, kernel!())
     };
     let partials: Vec<Vec<T>> = if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
         let ptr = SendPtr(gz.as_mut_ptr());
@@ -127,7 +151,7 @@ pub fn backward<T: Float>(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn backward_block<T: Float>(
     z: &[T],
     b: &[T],
@@ -158,9 +182,9 @@ fn backward_block<T: Float>(
                 gz[o + c] = g[o + c] * d1[c];
             }
         }
-        for c in 0..width {
-            gz[p + c] = acc[c];
-            gb[c] += acc[c];
+        gz[p..p + width].copy_from_slice(&acc);
+        for (s, &a) in gb.iter_mut().zip(&acc) {
+            *s += a;
         }
     }
     gb

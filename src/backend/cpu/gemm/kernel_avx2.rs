@@ -1,0 +1,181 @@
+//! AVX2+FMA micro-kernels: 6 rows × 2 ymm of C in registers (6×16 f32, 6×8 f64).
+//!
+//! 12 accumulators + 2 B vectors + 1 broadcast fill 15 of the 16 ymm registers.
+//! Ragged right edges go through a scratch tile: AVX2 masked stores
+//! (`vmaskmov`) are slow on several AMD cores, and edge tiles are rare.
+
+use core::arch::x86_64::*;
+
+use super::{Kernel, Panel, Scratch, dispatch_rows, pack};
+
+const MR: usize = 6;
+
+pub(super) static F32: Kernel<f32> = Kernel {
+    mr: MR,
+    nr: f32k::NR,
+    kc: 256,
+    nc: 512,
+    mc: 1536,
+    direct_a_max_n: 128,
+    row_panel: f32k::row_panel,
+    pack_a: pack::pack_a::<f32, MR>,
+    pack_b: pack::pack_b::<f32, { f32k::NR }>,
+    narrow: None,
+};
+
+pub(super) static F64: Kernel<f64> = Kernel {
+    mr: MR,
+    nr: f64k::NR,
+    kc: 256,
+    nc: 256,
+    mc: 768,
+    direct_a_max_n: 64,
+    row_panel: f64k::row_panel,
+    pack_a: pack::pack_a::<f64, MR>,
+    pack_b: pack::pack_b::<f64, { f64k::NR }>,
+    narrow: None,
+};
+
+macro_rules! avx2_kernel {
+    (
+        $modname:ident, $t:ty, $v:ty, $lanes:literal,
+        $set1:ident, $setzero:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident
+    ) => {
+        pub(super) mod $modname {
+            use super::*;
+
+            pub(in super::super) const NR: usize = 2 * $lanes;
+
+            /// One `ROWS × NR` tile, unit column stride in C.
+            ///
+            /// # Safety
+            /// A: `ROWS × k` at strides (`rsa`, 1) if `A_ROWMAJOR`, else (1, `csa`);
+            /// B: one packed `k × NR` panel; C: a writable `ROWS × NR` tile at row
+            /// stride `rsc`. The CPU must support AVX2 and FMA.
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn tile<const ROWS: usize, const A_ROWMAJOR: bool>(
+                k: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                beta: $t,
+                c: *mut $t,
+                rsc: isize,
+            ) {
+                let mut acc = [[$setzero(); 2]; ROWS];
+                // SAFETY: all offsets stay inside the operands (caller contract);
+                // prefetches never fault.
+                unsafe {
+                    // C is needed only after the k loop: start its misses now (a
+                    // short loop would not hide them, and C is then likely cached).
+                    if k >= 32 {
+                        for i in 0..ROWS {
+                            let cr = c.offset(i as isize * rsc) as *const i8;
+                            _mm_prefetch::<_MM_HINT_T0>(cr);
+                            _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(NR * size_of::<$t>() - 1));
+                        }
+                    }
+                    let mut bp = b;
+                    let mut ap = a;
+                    let (rs, cs) = if A_ROWMAJOR { (rsa, 1) } else { (1, csa) };
+                    for _ in 0..k {
+                        let b0 = $loadu(bp);
+                        let b1 = $loadu(bp.add($lanes));
+                        for (i, row) in acc.iter_mut().enumerate() {
+                            let ai = $set1(*ap.offset(i as isize * rs));
+                            row[0] = $fmadd(ai, b0, row[0]);
+                            row[1] = $fmadd(ai, b1, row[1]);
+                        }
+                        // Wrapping: after the last step this may point past the matrix.
+                        ap = ap.wrapping_offset(cs);
+                        bp = bp.add(NR);
+                    }
+                    let va = $set1(alpha);
+                    let vb = $set1(beta);
+                    for (i, row) in acc.iter().enumerate() {
+                        let cr = c.offset(i as isize * rsc);
+                        for (h, &x) in row.iter().enumerate() {
+                            let cp = cr.add(h * $lanes);
+                            // α = 1 is the common case and x·1 = x exactly: skip the multiply.
+                            let mut r = if alpha == 1.0 { x } else { $mul(x, va) };
+                            if beta != 0.0 {
+                                r = $fmadd($loadu(cp), vb, r);
+                            }
+                            $storeu(cp, r);
+                        }
+                    }
+                }
+            }
+
+            /// # Safety
+            /// `p` must describe valid memory (see [`Panel`]); AVX2 and FMA required.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn row_panel_impl<const ROWS: usize, const A_ROWMAJOR: bool>(p: &Panel<$t>) {
+                let step = p.k * NR;
+                // SAFETY: every tile lies inside the panel; ragged or strided ones
+                // go through a scratch tile.
+                unsafe {
+                    for (jp, j0) in (0..p.ncols).step_by(NR).enumerate() {
+                        let cols = NR.min(p.ncols - j0);
+                        let b = p.b.add(jp * step);
+                        let c = p.c.offset(j0 as isize * p.csc);
+                        if cols == NR && p.csc == 1 {
+                            tile::<ROWS, A_ROWMAJOR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, c, p.rsc);
+                        } else {
+                            let mut s = Scratch::<$t, ROWS, NR>::load(ROWS, cols, p.beta, c, p.rsc, p.csc);
+                            tile::<ROWS, A_ROWMAJOR>(
+                                p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, s.ptr(), NR as isize,
+                            );
+                            s.store(ROWS, cols, c, p.rsc, p.csc);
+                        }
+                    }
+                }
+            }
+
+            /// # Safety
+            /// `p` must describe valid memory (see [`Panel`]), `p.rows ≤ 6`, and
+            /// `p.csa == 1` or `p.rsa == 1`; AVX2 and FMA required.
+            pub(in super::super) unsafe fn row_panel(p: &Panel<$t>) {
+                // SAFETY: forwarded; the dispatcher only installs this kernel when
+                // the CPU has AVX2 and FMA.
+                unsafe {
+                    if p.csa == 1 {
+                        dispatch_rows!(p.rows, R => row_panel_impl::<R, true>(p); 1 2 3 4 5 6)
+                    } else {
+                        dispatch_rows!(p.rows, R => row_panel_impl::<R, false>(p); 1 2 3 4 5 6)
+                    }
+                }
+            }
+        }
+    };
+}
+
+avx2_kernel!(
+    f32k,
+    f32,
+    __m256,
+    8,
+    _mm256_set1_ps,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_mul_ps
+);
+
+avx2_kernel!(
+    f64k,
+    f64,
+    __m256d,
+    4,
+    _mm256_set1_pd,
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_fmadd_pd,
+    _mm256_mul_pd
+);
