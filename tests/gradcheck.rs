@@ -294,3 +294,22 @@ fn tangent_act_equals_its_composite_definition() {
         assert!((a - c).abs() < 1e-15);
     }
 }
+
+#[test]
+fn bias_act() {
+    for act in [
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus { beta: 1.5 },
+        Activation::Silu,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Selu,
+        Activation::Identity,
+    ] {
+        for (rows, width) in [(1, 1), (3, 4), (70, 3)] {
+            check_op(&[&[rows, width], &[width]], |v| v[0].bias_act(&v[1], act))
+                .unwrap_or_else(|e| panic!("{act:?} {rows}x{width}: {e}"));
+        }
+        check_op(&[&[2, 5], &[1, 5]], |v| v[0].bias_act(&v[1], act)).unwrap();
+    }
+}

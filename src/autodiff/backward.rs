@@ -31,6 +31,7 @@ pub(crate) enum Op<T: Float> {
     Transpose { x: usize },
     LinComb { xs: Vec<usize>, coeffs: Vec<f64> },
     TangentAct { z: usize, b: usize, batch: usize, act: Activation },
+    BiasAct { z: usize, b: usize, act: Activation },
     LogSumExp { x: usize },
     Custom { inputs: Vec<usize>, rule: CustomRule<T> },
 }
@@ -48,7 +49,7 @@ impl<T: Float> Op<T> {
             | Op::Transpose { x }
             | Op::LogSumExp { x, .. } => vec![*x],
             Op::Binary { a, b, .. } | Op::MatMul { a, b, .. } => vec![*a, *b],
-            Op::TangentAct { z, b, .. } => vec![*z, *b],
+            Op::TangentAct { z, b, .. } | Op::BiasAct { z, b, .. } => vec![*z, *b],
             Op::Affine { x, w, b } => vec![*x, *w, *b],
             Op::Concat { xs, .. } | Op::LinComb { xs, .. } => xs.clone(),
             Op::Custom { inputs, .. } => inputs.clone(),
@@ -71,6 +72,7 @@ impl<T: Float> Op<T> {
             Op::Transpose { .. } => "transpose",
             Op::LinComb { .. } => "lincomb",
             Op::TangentAct { .. } => "tangent_act",
+            Op::BiasAct { .. } => "bias_act",
             Op::LogSumExp { .. } => "logsumexp",
             Op::Custom { .. } => "custom",
         }
@@ -165,6 +167,10 @@ pub(crate) fn backward<T: Float>(
         }
         Op::GatherRows { x, idx } => vec![Some(gy.scatter_add_rows(idx, val(*x).shape().dim(0))?)],
         Op::Transpose { .. } => vec![Some(gy.t()?)],
+        Op::BiasAct { z, b, act } => {
+            let (gz, gb) = val(*z).bias_act_backward(val(*b), y, gy, *act)?;
+            vec![Some(gz), Some(gb)]
+        }
         Op::TangentAct { z, b, batch, act } => {
             let (gz, gb) = val(*z).tangent_act_backward(val(*b), gy, *batch, *act)?;
             vec![Some(gz), Some(gb)]

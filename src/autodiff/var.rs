@@ -139,6 +139,14 @@ impl<'t, T: Float> Var<'t, T> {
         Ok(first.tape.record(y, op))
     }
 
+    /// `σ(z + b)` for a matrix `z` and a bias of its width, as one op whose
+    /// reverse rule also sums the bias gradient (`∂/∂z = σ'`, `∂/∂b = Σ_rows σ'`).
+    pub fn bias_act(&self, b: &Self, act: Activation) -> Result<Self> {
+        self.check_same_tape(b)?;
+        let y = self.value().bias_act(&b.value(), act)?;
+        Ok(self.tape.record(y, Op::BiasAct { z: self.id, b: b.id, act }))
+    }
+
     /// A layer's activation with its tangents stacked below the primal rows:
     /// for `self = z` of `(1+k)·batch` rows, primal rows become `σ(z + b)` and
     /// tangent rows `σ'(z_primal + b) ⊙ z`. Differentiable in `z` and `b`

@@ -85,6 +85,12 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     fn affine(&self, _: &Self, _: &Self, _: usize, _: usize, _: usize) -> Result<Self> {
         match self.never {}
     }
+    fn bias_act(&self, _: &Self, _: usize, _: Activation) -> Result<Self> {
+        match self.never {}
+    }
+    fn bias_act_backward(&self, _: &Self, _: &Self, _: &Self, _: usize, _: Activation) -> Result<(Self, Self)> {
+        match self.never {}
+    }
     fn tangent_act(&self, _: &Self, _: usize, _: usize, _: Activation) -> Result<Self> {
         match self.never {}
     }

@@ -108,6 +108,10 @@ pub trait BackendStorage<T: Float>: Sized {
     ) -> Result<Self>;
     /// `x·w + b` with `x` of `m×k`, `w` of `k×n` and `b` of `n`, in one pass.
     fn affine(&self, w: &Self, b: &Self, m: usize, n: usize, k: usize) -> Result<Self>;
+    /// `y = σ(z + b)` with `self = z` of `rows × width` and `b` of `width`.
+    fn bias_act(&self, b: &Self, width: usize, act: Activation) -> Result<Self>;
+    /// Its reverse rule from the saved output `y`: `(gz, gb)`.
+    fn bias_act_backward(&self, b: &Self, y: &Self, g: &Self, width: usize, act: Activation) -> Result<(Self, Self)>;
     /// The activation of a layer stacked with its tangents (see
     /// [`cpu::tangent`]): `self` is `z` of `(1+k)·batch × width`, `b` the bias.
     fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self>;

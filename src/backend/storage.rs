@@ -157,6 +157,33 @@ impl<T: Float> Storage<T> {
             _ => Err(mismatch(self.device(), w.device(), "affine")),
         }
     }
+    pub fn bias_act(&self, b: &Self, width: usize, act: Activation) -> Result<Self> {
+        match (self, b) {
+            (Storage::Cpu(z), Storage::Cpu(b)) => Ok(Storage::Cpu(z.bias_act(b, width, act)?)),
+            (Storage::Cuda(z), Storage::Cuda(b)) => Ok(Storage::Cuda(z.bias_act(b, width, act)?)),
+            _ => Err(mismatch(self.device(), b.device(), "bias_act")),
+        }
+    }
+    pub fn bias_act_backward(
+        &self,
+        b: &Self,
+        y: &Self,
+        g: &Self,
+        width: usize,
+        act: Activation,
+    ) -> Result<(Self, Self)> {
+        match (self, b, y, g) {
+            (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(y), Storage::Cpu(g)) => {
+                let (gz, gb) = z.bias_act_backward(b, y, g, width, act)?;
+                Ok((Storage::Cpu(gz), Storage::Cpu(gb)))
+            }
+            (Storage::Cuda(z), Storage::Cuda(b), Storage::Cuda(y), Storage::Cuda(g)) => {
+                let (gz, gb) = z.bias_act_backward(b, y, g, width, act)?;
+                Ok((Storage::Cuda(gz), Storage::Cuda(gb)))
+            }
+            _ => Err(mismatch(self.device(), g.device(), "bias_act")),
+        }
+    }
     pub fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self> {
         match (self, b) {
             (Storage::Cpu(z), Storage::Cpu(b)) => Ok(Storage::Cpu(z.tangent_act(b, batch, width, act)?)),

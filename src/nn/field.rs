@@ -89,11 +89,13 @@ impl<T: Float> VelocityField<T> for TimeMlp {
     fn forward<'t>(&self, p: &Params<'t, T>, x: Var<'t, T>, t: f64) -> Result<Var<'t, T>> {
         check_batch(&x.value(), self.dim)?;
         let (wx, b) = self.first_layer(p, t)?;
-        let mut h = x.affine(&wx, &b)?;
+        let mut z = x.matmul(&wx)?;
+        let mut bias = b;
         for l in &self.mlp.layers[1..] {
-            h = l.forward(p, h.act(self.mlp.act)?)?;
+            z = z.bias_act(&bias, self.mlp.act)?.matmul(&p.var(l.w))?;
+            bias = p.var(l.b);
         }
-        Ok(h)
+        z.bias_act(&bias, Activation::Identity)
     }
 
     fn forward_with_tangents<'t>(
@@ -128,11 +130,13 @@ impl<T: Float> VelocityField<T> for TimeMlp {
         let w = store.get(l0.w);
         let wx = w.slice(0, 0, self.dim)?;
         let b = w.slice(0, self.dim, 1)?.reshape([l0.out_dim])?.scale(t)?.add(store.get(l0.b))?;
-        let mut h = x.affine(&wx, &b)?;
+        let mut z = x.matmul(&wx)?;
+        let mut bias = b;
         for l in &self.mlp.layers[1..] {
-            h = l.eval(store, &h.unary(UnaryOp::Act(self.mlp.act))?)?;
+            z = z.bias_act(&bias, self.mlp.act)?.matmul(store.get(l.w))?;
+            bias = store.get(l.b).clone();
         }
-        Ok(h)
+        z.bias_act(&bias, Activation::Identity)
     }
 }
 

@@ -60,11 +60,9 @@ impl Mlp {
     pub fn forward<'t, T: Float>(&self, p: &Params<'t, T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
         self.check_input(x.shape().as_matrix()?.1)?;
         let mut h = x;
+        let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(p, h)?;
-            if i + 1 < self.layers.len() {
-                h = h.act(self.act)?;
-            }
+            h = if i == last { l.forward(p, h)? } else { h.matmul(&p.var(l.w))?.bias_act(&p.var(l.b), self.act)? };
         }
         Ok(h)
     }
@@ -106,11 +104,13 @@ impl Mlp {
     pub fn eval<T: Float>(&self, store: &ParamStore<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
         self.check_input(x.shape().as_matrix()?.1)?;
         let mut h = x.clone();
+        let last = self.layers.len() - 1;
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.eval(store, &h)?;
-            if i + 1 < self.layers.len() && self.act != Activation::Identity {
-                h = h.unary(crate::backend::UnaryOp::Act(self.act))?;
-            }
+            h = if i == last {
+                l.eval(store, &h)?
+            } else {
+                h.matmul(store.get(l.w))?.bias_act(store.get(l.b), self.act)?
+            };
         }
         Ok(h)
     }

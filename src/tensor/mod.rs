@@ -358,6 +358,21 @@ impl<T: Float> Tensor<T> {
 
     // ----- layers with tangents -----------------------------------------
 
+    /// `σ(self + b)` for a matrix `self` and a bias `b` of its width.
+    pub fn bias_act(&self, b: &Self, act: Activation) -> Result<Self> {
+        let (_, width) = self.shape.as_matrix()?;
+        if b.numel() != width {
+            shape_err!("bias_act: bias {} for a matrix of width {width}", b.shape);
+        }
+        Ok(self.with_storage(self.storage.bias_act(&b.storage, width, act)?, self.shape.clone()))
+    }
+    /// The reverse rule of [`Tensor::bias_act`] given its output `y`: `(gz, gb)`.
+    pub fn bias_act_backward(&self, b: &Self, y: &Self, g: &Self, act: Activation) -> Result<(Self, Self)> {
+        let (_, width) = self.shape.as_matrix()?;
+        let (gz, gb) = self.storage.bias_act_backward(&b.storage, &y.storage, &g.storage, width, act)?;
+        Ok((self.with_storage(gz, self.shape.clone()), self.with_storage(gb, b.shape.clone())))
+    }
+
     fn check_tangent_act(&self, b: &Self, batch: usize) -> Result<usize> {
         let (rows, width) = self.shape.as_matrix()?;
         if batch == 0 || rows % batch != 0 || b.numel() != width {

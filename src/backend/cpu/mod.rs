@@ -1,5 +1,6 @@
 //! The CPU backend: kernels on host memory (rayon across cores, SIMD within).
 
+mod bias_act;
 mod copy;
 mod elementwise;
 pub mod gemm;
@@ -7,6 +8,7 @@ mod matmul;
 mod reduce;
 pub mod simd;
 pub mod tangent;
+pub mod team;
 mod update;
 pub mod vmath;
 
@@ -117,6 +119,26 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
         let mut out = Self::uninit(m * n);
         matmul::affine(self.as_slice(), w.as_slice(), b.as_slice(), out.as_mut_slice(), m, n, k);
         Ok(out)
+    }
+    fn bias_act(&self, b: &Self, width: usize, act: Activation) -> Result<Self> {
+        let mut out = Self::uninit(self.len());
+        bias_act::forward(self.as_slice(), b.as_slice(), out.as_mut_slice(), width, act);
+        Ok(out)
+    }
+    fn bias_act_backward(&self, b: &Self, y: &Self, g: &Self, width: usize, act: Activation) -> Result<(Self, Self)> {
+        let mut gz = Self::uninit(self.len());
+        let mut gb = Self::uninit(width);
+        bias_act::backward(
+            self.as_slice(),
+            b.as_slice(),
+            y.as_slice(),
+            g.as_slice(),
+            gz.as_mut_slice(),
+            gb.as_mut_slice(),
+            width,
+            act,
+        );
+        Ok((gz, gb))
     }
     fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self> {
         let mut out = Self::uninit(self.len());

@@ -3,7 +3,7 @@
 //! The summation order is fixed (sequential over the reduced axis), so the
 //! result does not depend on the thread count.
 
-use rayon::prelude::*;
+use super::team;
 
 use crate::backend::ReduceOp;
 use crate::tensor::Float;
@@ -27,11 +27,11 @@ pub fn reduce_axis<T: Float>(op: ReduceOp, x: &[T], outer: usize, len: usize, in
         }
     };
     if x.len() >= PARALLEL_MIN_ELEMS && outer > 1 {
-        out.par_chunks_mut(inner).enumerate().for_each(|(o, dst)| block(o, dst));
+        team::for_each_chunk_mut(out, inner, block);
     } else if x.len() >= PARALLEL_MIN_ELEMS && inner >= 256 {
         // One long reduction with wide rows: split the columns.
         const COLS: usize = 128;
-        out.par_chunks_mut(COLS).enumerate().for_each(|(c, dst)| {
+        team::for_each_chunk_mut(out, COLS, |c, dst| {
             let c0 = c * COLS;
             let w = dst.len();
             dst.fill(match op {

@@ -39,8 +39,6 @@ use std::ops::Add;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 /// An instruction set a kernel can be compiled for, ordered from least to most capable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
@@ -182,19 +180,18 @@ const PROBE: usize = 4 * 1024;
 /// instead of a length threshold per kind of op each long call times its own
 /// first 4,096 elements. A split whose pieces all stay on the calling
 /// thread costs under 0.3 µs, but one the second worker takes part in costs
-/// its wake-up, a few µs on an idle machine and past 10 µs on a busy one
-/// (measured on the 2-core Zen 4 host), so splitting pays once a call has
-/// more than ~10 µs of work left; 20 µs leaves a margin. At 65,536 f32 this
-/// splits exp, ln, tanh, sigmoid and softplus (23–60 µs of work) and keeps an
-/// add (7 µs) on one thread; at 256,000 it splits an add too (33 µs).
-pub const PAR_MIN_NS: f64 = 20_000.0;
+/// its hand-over. With rayon that was a worker's wake-up, a few µs on an
+/// idle machine and past 10 µs on a busy one (measured on the 2-core Zen 4
+/// host); the spinning [`super::team`] takes a job in about a microsecond
+/// while it is warm, so splitting pays once a call has ~5 µs of work left.
+pub const PAR_MIN_NS: f64 = 5_000.0;
 
 /// Runs `run(offset, piece)` over `y` cut into pieces, each given with its
 /// offset so that inputs can be sliced alike: all of `y` on this thread when
 /// it is short or cheap, else a timed probe here and the rest in [`CHUNK`]s
 /// on the pool.
 fn drive<T: Send>(y: &mut [T], run: impl Fn(usize, &mut [T]) + Sync) {
-    if y.len() < PAR_MIN_LEN || rayon::current_num_threads() == 1 {
+    if y.len() < PAR_MIN_LEN || super::team::threads() == 1 {
         run(0, y);
         return;
     }
@@ -205,7 +202,7 @@ fn drive<T: Send>(y: &mut [T], run: impl Fn(usize, &mut [T]) + Sync) {
     if ns_per_elem * (rest.len() as f64) < PAR_MIN_NS {
         run(PROBE, rest);
     } else {
-        rest.par_chunks_mut(CHUNK).enumerate().for_each(|(i, piece)| run(PROBE + i * CHUNK, piece));
+        super::team::for_each_chunk_mut(rest, CHUNK, |i, piece| run(PROBE + i * CHUNK, piece));
     }
 }
 
@@ -434,14 +431,17 @@ pub fn map_sum<T: Copy + Default + Add<Output = T> + Send + Sync, F: Fn(T) -> T 
     }
     let mut partials: Vec<T> = Vec::with_capacity(x.len().div_ceil(SUM_CHUNK));
     let mut rest = x;
-    if x.len() >= PAR_MIN_LEN && rayon::current_num_threads() > 1 {
+    if x.len() >= PAR_MIN_LEN && super::team::threads() > 1 {
         let (head, tail) = x.split_at(SUM_CHUNK);
         let start = Instant::now();
         partials.push(partial(head));
         let ns_per_elem = start.elapsed().as_nanos() as f64 / SUM_CHUNK as f64;
         rest = tail;
         if ns_per_elem * (tail.len() as f64) >= PAR_MIN_NS {
-            partials.par_extend(tail.par_chunks(SUM_CHUNK).map(&partial));
+            let n = tail.len().div_ceil(SUM_CHUNK);
+            partials.extend(super::team::map_collect(n, |i| {
+                partial(&tail[i * SUM_CHUNK..((i + 1) * SUM_CHUNK).min(tail.len())])
+            }));
             rest = &[];
         }
     }

@@ -8,10 +8,9 @@
 //! the kernels here; work is split over blocks of primal rows, each block
 //! carrying its tangent rows along.
 
-use rayon::prelude::*;
-
 use super::elementwise::with_act;
 use super::simd;
+use super::team::{self, SharedMut};
 use crate::backend::Activation;
 use crate::tensor::Float;
 
@@ -37,12 +36,12 @@ pub fn forward<T: Float>(z: &[T], b: &[T], out: &mut [T], batch: usize, width: u
         }
         with_act!(act, same, kernel!())
     };
-    if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
-        let out_ptr = SendPtr(out.as_mut_ptr());
+    if z.len() >= PARALLEL_MIN_ELEMS && team::threads() > 1 {
+        let out_ptr = SharedMut(out.as_mut_ptr());
         let len = out.len();
-        (0..blocks).into_par_iter().for_each(|blk| {
+        team::run(blocks, &|blk| {
             // SAFETY: block `blk` writes rows `r0..r1` of every stacked part,
-            // which no other block writes; the slice outlives the loop.
+            // which no other block writes; the slice outlives the job.
             let out = unsafe { std::slice::from_raw_parts_mut({ out_ptr }.0, len) };
             run(blk, out);
         });
@@ -58,12 +57,6 @@ pub fn forward<T: Float>(z: &[T], b: &[T], out: &mut [T], batch: usize, width: u
 fn same(a: Activation) -> Activation {
     a
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: only used to hand disjoint row ranges to rayon tasks.
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -127,17 +120,14 @@ pub fn backward<T: Float>(
         }
         with_act!(act, same, kernel!())
     };
-    let partials: Vec<Vec<T>> = if z.len() >= PARALLEL_MIN_ELEMS && rayon::current_num_threads() > 1 {
-        let ptr = SendPtr(gz.as_mut_ptr());
+    let partials: Vec<Vec<T>> = if z.len() >= PARALLEL_MIN_ELEMS && team::threads() > 1 {
+        let ptr = SharedMut(gz.as_mut_ptr());
         let len = gz.len();
-        (0..blocks)
-            .into_par_iter()
-            .map(|blk| {
-                // SAFETY: as in `forward`, blocks write disjoint rows.
-                let gz = unsafe { std::slice::from_raw_parts_mut({ ptr }.0, len) };
-                run(blk, gz)
-            })
-            .collect()
+        team::map_collect(blocks, |blk| {
+            // SAFETY: as in `forward`, blocks write disjoint rows.
+            let gz = unsafe { std::slice::from_raw_parts_mut({ ptr }.0, len) };
+            run(blk, gz)
+        })
     } else {
         (0..blocks).map(|blk| run(blk, gz)).collect()
     };

@@ -449,7 +449,7 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
     if uses_narrow(ker, &p) {
         work = work.saturating_mul(2);
     }
-    let threads = if work < PARALLEL_MIN_WORK { 1 } else { rayon::current_num_threads() };
+    let threads = if work < PARALLEL_MIN_WORK { 1 } else { super::team::threads() };
     let (tm, tn) = split_grid(ker, p.m, p.n, threads);
     if tm * tn == 1 {
         // SAFETY: caller contract.
@@ -485,14 +485,9 @@ unsafe fn parallel<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, tm: usize, tn
             workspace::with(|ws| unsafe { sequential(ker, &p.sub(i0, i1 - i0, j0, j1 - j0), ws) });
         }
     };
-    // The calling thread takes task 0 itself rather than blocking while the pool
-    // runs everything: that saves one wake-up and one hand-back per call.
-    rayon::in_place_scope(|s| {
-        for t in 1..tm * tn {
-            s.spawn(move |_| task(t));
-        }
-        task(0);
-    });
+    // The team's helpers spin between jobs, so handing them a tile costs far
+    // less than waking a sleeping rayon worker (see `team`).
+    super::team::run(tm * tn, &task);
 }
 
 /// Range `part` of `len` split into `parts` ranges whose boundaries are
