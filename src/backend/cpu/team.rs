@@ -116,10 +116,10 @@ fn helper_loop(parked: Arc<AtomicBool>) {
             spins += 1;
             // Yield now and then: on an oversubscribed machine a spinning
             // thread would otherwise sit on a core others need.
-            if spins % 256 == 0 {
+            if spins.is_multiple_of(256) {
                 thread::yield_now();
             }
-            if spins % 1024 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(1024) && start.elapsed() > SPIN {
                 // Announce the nap, then re-check so a job published in
                 // between is not missed; the dispatcher unparks nappers.
                 parked.store(true, Ordering::SeqCst);
@@ -173,7 +173,7 @@ pub fn run(n: usize, f: &(dyn Fn(usize) + Sync)) {
     while job.done.load(Ordering::Acquire) < n {
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
-        if spins % 256 == 0 {
+        if spins.is_multiple_of(256) {
             thread::yield_now();
         }
     }
