@@ -10,6 +10,7 @@ pub mod data;
 pub mod density;
 mod error;
 pub mod flows;
+pub mod io;
 pub mod nn;
 pub mod ode;
 pub mod optim;
