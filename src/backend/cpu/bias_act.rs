@@ -85,10 +85,12 @@ pub fn backward<T: Float>(
                             .zip(y.chunks_exact(width))
                             .zip(g.chunks_exact(width))
                         {
-                            for c in 0..width {
-                                let d = gr[c] * $a.d1(zr[c] + b[c], yr[c]);
-                                gzr[c] = d;
-                                acc[c] += d;
+                            // Zipped, not indexed: no bounds checks, so the loop vectorizes.
+                            let cols = gzr.iter_mut().zip(zr).zip(yr).zip(gr).zip(b.iter().zip(acc.iter_mut()));
+                            for ((((gzv, &zv), &yv), &gv), (&bv, accv)) in cols {
+                                let d = gv * $a.d1(zv + bv, yv);
+                                *gzv = d;
+                                *accv += d;
                             }
                         }
                     },
