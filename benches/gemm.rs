@@ -80,6 +80,19 @@ fn report<T: GemmScalar>(kind: KernelKind, c: &Case, from_f64: fn(f64) -> T) {
     let (t, best, calls) = time_case(kind, c, from_f64);
     let gflops = |t: f64| 2.0 * (c.m * c.n * c.k) as f64 / t / 1e9;
     let op = |t: Transpose| if t == No { 'N' } else { 'T' };
+    if std::env::args().any(|a| a == "--json") {
+        // Square sgemm under the names `benches/torch_engine.py` uses.
+        if c.name.starts_with("sgemm square") {
+            println!(
+                "{{\"workload\": \"sgemm_n{}\", \"median_ms\": {:.6}, \"gflops\": {:.3}, \"threads\": {}, \"impl\": \"wasserflow\"}}",
+                c.m,
+                t * 1e3,
+                gflops(t),
+                rayon::current_num_threads()
+            );
+        }
+        return;
+    }
     println!(
         "{:<22} {}{} {:>5} {:>5} {:>5} {:>10.2} {:>8.1} {:>10.2} {:>8.1} {:>8}",
         c.name,
@@ -97,7 +110,7 @@ fn report<T: GemmScalar>(kind: KernelKind, c: &Case, from_f64: fn(f64) -> T) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench" && a != "--json").collect();
     let mut kind = KernelKind::selected();
     let mut filter = None;
     let mut it = args.iter();
@@ -129,11 +142,16 @@ fn main() {
     }
     let dgemm = [case("dgemm square 1024", No, No, 1024, 1024, 1024)];
 
-    println!("kernel: {}   rayon threads: {}", kind.name(), rayon::current_num_threads());
-    println!(
-        "{:<22} {:>2} {:>5} {:>5} {:>5} {:>10} {:>8} {:>10} {:>8} {:>8}",
-        "case", "op", "m", "n", "k", "median µs", "GFLOP/s", "best µs", "GFLOP/s", "calls"
-    );
+    let json = std::env::args().any(|a| a == "--json");
+    if !json {
+        println!("kernel: {}   rayon threads: {}", kind.name(), rayon::current_num_threads());
+    }
+    if !json {
+        println!(
+            "{:<22} {:>2} {:>5} {:>5} {:>5} {:>10} {:>8} {:>10} {:>8} {:>8}",
+            "case", "op", "m", "n", "k", "median µs", "GFLOP/s", "best µs", "GFLOP/s", "calls"
+        );
+    }
     let keep = |c: &Case| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str()));
     for c in sgemm.iter().filter(|c| keep(c)) {
         report::<f32>(kind, c, |x| x as f32);

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Side-by-side engine benchmarks: wasserflow vs PyTorch, same machine, same run.
+"""Side-by-side benchmarks: wasserflow vs PyTorch, same machine, same run.
 
-Runs the Rust benches (`cargo bench --bench gemm` and `--bench mlp`, JSON
-mode) and `benches/torch_engine.py` with the same thread count, back to
-back, and prints a Markdown table with the ratio for every workload.
+Runs a suite's Rust benches (JSON mode) and its PyTorch twin with the same
+thread count, back to back, and prints a Markdown table with the ratio for
+every workload:
+
+* ``engine``: ``cargo bench --bench gemm`` and ``--bench mlp`` vs
+  ``benches/torch_engine.py``;
+* ``cnf``: ``cargo bench --bench cnf`` vs ``benches/torch_cnf.py``.
 
     PY=$(bash benches/setup_torch.sh | tail -n1)      # once: PyTorch venv
-    python3 benches/compare_engine.py --torch-python "$PY" --threads 2
+    python3 benches/compare.py --torch-python "$PY" --threads 2 --suite engine
 
 Only the standard library is needed to run this script itself.
 """
@@ -18,6 +22,12 @@ import json
 import os
 import subprocess
 import sys
+
+
+SUITES = {
+    "engine": (["gemm", "mlp"], "benches/torch_engine.py"),
+    "cnf": (["cnf"], "benches/torch_cnf.py"),
+}
 
 
 def json_lines(text: str) -> list[dict]:
@@ -38,16 +48,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON", "target/torchenv/bin/python"))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--benches", default="gemm,mlp", help="comma-separated Rust benches to run")
+    p.add_argument("--suite", choices=sorted(SUITES), default="engine")
     args = p.parse_args()
+    benches, torch_script = SUITES[args.suite]
 
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     ours: dict[str, dict] = {}
-    for b in args.benches.split(","):
+    for b in benches:
         for r in json_lines(run(["cargo", "bench", "--quiet", "--bench", b, "--", "--json"], env)):
             ours[r["workload"]] = r
     theirs = {r["workload"]: r for r in json_lines(
-        run([args.torch_python, "benches/torch_engine.py", "--json", "--threads", str(args.threads)], env))}
+        run([args.torch_python, torch_script, "--json", "--threads", str(args.threads)], env))}
 
     torch_version = next(iter(theirs.values()), {}).get("torch", "?")
     print(f"threads: {args.threads}, torch {torch_version}\n")
@@ -58,8 +69,9 @@ def main() -> int:
         if t is None:
             print(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | – | – | – |")
             continue
+        tg = f"{t['gflops']:.1f}" if "gflops" in t else "–"
         print(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | {t['median_ms']:.4f} | "
-              f"{t['gflops']:.1f} | {t['median_ms'] / r['median_ms']:.2f}× |")
+              f"{tg} | {t['median_ms'] / r['median_ms']:.2f}× |")
     return 0
 
 
