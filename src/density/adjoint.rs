@@ -14,7 +14,7 @@
 //! The result differs from the discrete gradient by the solver's error.
 
 use crate::autodiff::Tape;
-use crate::density::backprop::{LossAndGrads, TerminalLoss};
+use crate::density::backprop::{LossAndGrads, TerminalLoss, terminal_gradient};
 use crate::density::cnf::Cnf;
 use crate::nn::{ParamStore, VelocityField};
 use crate::ode::fixed;
@@ -43,13 +43,7 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
         &cnf.grid,
         cnf.solver,
     )?;
-    let (value, a_z, a_l) = {
-        let tape = Tape::new();
-        let (z, l) = (tape.var(end[0].clone()), tape.var(end[1].clone()));
-        let value = loss(z, l)?;
-        let g = tape.backward(value)?;
-        (value.value().item()?.to_f64(), g.get_or_zeros(z)?, g.get_or_zeros(l)?)
-    };
+    let (value, a_z, a_l) = terminal_gradient(&end[0], &end[1], loss)?;
     // Backward state: [x, a, g_θ...].
     let mut y0 = vec![end[0].clone(), a_z];
     for v in store.values() {

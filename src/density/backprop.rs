@@ -71,6 +71,20 @@ impl Backprop {
     }
 }
 
+/// The terminal loss at `(z, ℓ)` and its gradients `(∂L/∂z, ∂L/∂ℓ)`: where
+/// the reverse sweeps of the checkpointed and adjoint methods start.
+pub(crate) fn terminal_gradient<T: Float>(
+    z: &Tensor<T>,
+    l: &Tensor<T>,
+    loss: &impl TerminalLoss<T>,
+) -> Result<(f64, Tensor<T>, Tensor<T>)> {
+    let tape = Tape::new();
+    let (zv, lv) = (tape.var(z.clone()), tape.var(l.clone()));
+    let value = loss(zv, lv)?;
+    let g = tape.backward(value)?;
+    Ok((value.value().item()?.to_f64(), g.get_or_zeros(zv)?, g.get_or_zeros(lv)?))
+}
+
 /// One tape over the whole solve.
 pub fn direct<T: Float, F: VelocityField<T>>(
     cnf: &Cnf<F>,
@@ -114,14 +128,9 @@ pub fn checkpointed<T: Float, F: VelocityField<T>>(
         states.push(next.iter().map(|v| v.value()).collect());
     }
     // The terminal loss and its gradient with respect to the terminal state.
-    let (value, mut adj) = {
-        let tape = Tape::new();
-        let last = states.last().expect("terminal state");
-        let (z, l) = (tape.var(last[0].clone()), tape.var(last[1].clone()));
-        let value = loss(z, l)?;
-        let g = tape.backward(value)?;
-        (value.value().item()?.to_f64(), vec![g.get_or_zeros(z)?, g.get_or_zeros(l)?])
-    };
+    let last = states.last().expect("terminal state");
+    let (value, a_z, a_l) = terminal_gradient(&last[0], &last[1], loss)?;
+    let mut adj = vec![a_z, a_l];
     // Backward through each step: d/dy_n ⟨adj, step(y_n)⟩.
     let mut param_grads: Option<Vec<Tensor<T>>> = None;
     for (n, w) in cnf.grid.windows(2).enumerate().rev() {

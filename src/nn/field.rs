@@ -40,6 +40,17 @@ fn check_batch<T: Float>(x: &Tensor<T>, d: usize) -> Result<()> {
     }
 }
 
+/// `(batch, k)` for points `x` of `[batch, d]` and `k` tangent directions
+/// stacked as `[k·batch, d]`.
+fn check_tangents<T: Float>(x: &Tensor<T>, tangents: &Tensor<T>, d: usize) -> Result<(usize, usize)> {
+    check_batch(x, d)?;
+    let batch = x.dims()[0];
+    match tangents.dims() {
+        [rows, cols] if *cols == d && batch > 0 && rows % batch == 0 => Ok((batch, rows / batch)),
+        _ => shape_err!("tangents of shape {} do not stack over a batch of {batch}×{d}", tangents.shape()),
+    }
+}
+
 /// An MLP on `(x, t)`: `t` is appended to the input as one more column.
 ///
 /// The time column is folded into the first layer's bias (`[x, t]·W + b =
@@ -105,13 +116,7 @@ impl<T: Float> VelocityField<T> for TimeMlp {
         t: f64,
         tangents: Var<'t, T>,
     ) -> Result<(Var<'t, T>, Var<'t, T>)> {
-        check_batch(&x.value(), self.dim)?;
-        let batch = x.shape().dim(0);
-        let (rows, cols) = tangents.shape().as_matrix()?;
-        if cols != self.dim || batch == 0 || rows % batch != 0 {
-            shape_err!("tangents of shape {} do not stack over a batch of {batch}×{}", tangents.shape(), self.dim);
-        }
-        let k = rows / batch;
+        let (batch, k) = check_tangents(&x.value(), &tangents.value(), self.dim)?;
         // Primal and tangent rows stacked: one GEMM per layer for all of them.
         let (wx, b) = self.first_layer(p, t)?;
         let mut z = Var::concat(&[x, tangents], 0)?.matmul(&wx)?;
@@ -247,13 +252,7 @@ impl<T: Float> VelocityField<T> for ConcatSquashMlp {
         t: f64,
         tangents: Var<'t, T>,
     ) -> Result<(Var<'t, T>, Var<'t, T>)> {
-        check_batch(&x.value(), self.dim)?;
-        let batch = x.shape().dim(0);
-        let (rows, cols) = tangents.shape().as_matrix()?;
-        if cols != self.dim || batch == 0 || rows % batch != 0 {
-            shape_err!("tangents of shape {} do not stack over a batch of {batch}×{}", tangents.shape(), self.dim);
-        }
-        let k = rows / batch;
+        let (batch, k) = check_tangents(&x.value(), &tangents.value(), self.dim)?;
         let zero = x.tape().constant(Tensor::zeros([self.layers.iter().map(|l| l.layer.out_dim).max().unwrap_or(0)]));
         let mut s = Var::concat(&[x, tangents], 0)?;
         for (i, l) in self.layers.iter().enumerate() {
