@@ -171,3 +171,20 @@ fn points_of_the_wrong_dimension_are_rejected() {
     assert!(cnf.transport(&store, &Tensor::zeros([4, 3])).is_err());
     assert!(cnf.log_prob(&store, &Tensor::zeros([4, 1]), 10, &mut Rng::seed(0)).is_err());
 }
+
+#[test]
+fn sharded_nll_gradient_equals_the_whole_batch_gradient() {
+    for method in [Backprop::Direct, Backprop::Checkpointed, Backprop::Adjoint] {
+        let div = Divergence::Hutchinson { probes: 2, probe: Probe::Rademacher };
+        let (store, cnf) = small_cnf(3, div);
+        let x = Toy::EightGaussians.sample::<f64>(300, &mut Rng::seed(4)).unwrap();
+        let dirs = div.directions_for::<f64>(300, 2, &mut Rng::seed(5)).unwrap();
+        let whole = method.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
+        let sharded = method.nll_and_grads(&cnf, &store, &x, &dirs).unwrap();
+        assert!((whole.loss - sharded.loss).abs() < 1e-12);
+        let (a, b) = (flat(&whole.param_grads), flat(&sharded.param_grads));
+        assert!(max_rel_diff(&a, &b) < 1e-12, "{method:?}");
+        let (a, b) = (whole.input_grad.to_vec().unwrap(), sharded.input_grad.to_vec().unwrap());
+        assert!(max_rel_diff(&a, &b) < 1e-12, "{method:?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! minibatches drawn from a sampler, seeded.
 
 use super::field::{Field, FieldKind};
-use crate::density::{Backprop, Cnf, Divergence, nll_loss};
+use crate::density::{Backprop, Cnf, Divergence};
 use crate::nn::{Activation, ParamStore};
 use crate::ode::Tableau;
 use crate::optim::{Adam, Optimizer};
@@ -95,7 +95,7 @@ pub fn train_cnf<T: Float>(
     for iteration in 0..cfg.iterations {
         let x = sample(cfg.batch, &mut rng)?;
         let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, &mut rng)?;
-        let r = cfg.backprop.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss)?;
+        let r = cfg.backprop.nll_and_grads(&cnf, &store, &x, &dirs)?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }

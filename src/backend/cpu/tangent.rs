@@ -70,22 +70,25 @@ fn forward_block<T: Float>(
     r0: usize,
     r1: usize,
 ) {
+    // Whole blocks of rows at a time, with zipped (bounds-check-free) loops,
+    // so every loop below vectorizes.
     let parts = z.len() / (batch * width);
-    let mut slope = vec![T::ZERO; width];
-    for i in r0..r1 {
-        let zp = &z[i * width..(i + 1) * width];
-        let yp = &mut out[i * width..(i + 1) * width];
-        for c in 0..width {
-            let u = zp[c] + b[c];
-            let y = act.eval(u);
-            yp[c] = y;
-            slope[c] = act.d1(u, y);
+    let (lo, hi) = (r0 * width, r1 * width);
+    let mut slope = vec![T::ZERO; hi - lo];
+    let rows =
+        out[lo..hi].chunks_exact_mut(width).zip(slope.chunks_exact_mut(width)).zip(z[lo..hi].chunks_exact(width));
+    for ((yr, sr), zr) in rows {
+        for (((y, s), &zv), &bv) in yr.iter_mut().zip(sr.iter_mut()).zip(zr).zip(b) {
+            let u = zv + bv;
+            let yv = act.eval(u);
+            *y = yv;
+            *s = act.d1(u, yv);
         }
-        for j in 1..parts {
-            let o = (j * batch + i) * width;
-            for c in 0..width {
-                out[o + c] = slope[c] * z[o + c];
-            }
+    }
+    for j in 1..parts {
+        let o = j * batch * width;
+        for ((y, &zv), &s) in out[o + lo..o + hi].iter_mut().zip(&z[o + lo..o + hi]).zip(&slope) {
+            *y = s * zv;
         }
     }
 }
@@ -154,26 +157,32 @@ fn backward_block<T: Float>(
     r1: usize,
 ) -> Vec<T> {
     let parts = z.len() / (batch * width);
-    let mut gb = vec![T::ZERO; width];
-    let (mut d1, mut d2, mut acc) = (vec![T::ZERO; width], vec![T::ZERO; width], vec![T::ZERO; width]);
-    for i in r0..r1 {
-        let p = i * width;
-        for c in 0..width {
-            let u = z[p + c] + b[c];
+    let (lo, hi) = (r0 * width, r1 * width);
+    let n = hi - lo;
+    let (mut d1, mut d2, mut acc) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
+    let rows = d1.chunks_exact_mut(width).zip(d2.chunks_exact_mut(width)).zip(acc.chunks_exact_mut(width));
+    for (((d1r, d2r), ar), (zr, gr)) in rows.zip(z[lo..hi].chunks_exact(width).zip(g[lo..hi].chunks_exact(width))) {
+        let cols = d1r.iter_mut().zip(d2r.iter_mut()).zip(ar.iter_mut());
+        for ((((d1v, d2v), a), (&zv, &gv)), &bv) in cols.zip(zr.iter().zip(gr)).zip(b) {
+            let u = zv + bv;
             let y = act.eval(u);
-            d1[c] = act.d1(u, y);
-            d2[c] = act.d2(u, y);
-            acc[c] = g[p + c] * d1[c];
+            *d1v = act.d1(u, y);
+            *d2v = act.d2(u, y);
+            *a = gv * *d1v;
         }
-        for j in 1..parts {
-            let o = (j * batch + i) * width;
-            for c in 0..width {
-                acc[c] += g[o + c] * z[o + c] * d2[c];
-                gz[o + c] = g[o + c] * d1[c];
-            }
+    }
+    for j in 1..parts {
+        let o = j * batch * width;
+        let tangent = gz[o + lo..o + hi].iter_mut().zip(&g[o + lo..o + hi]).zip(&z[o + lo..o + hi]);
+        for (((gzv, &gv), &zv), ((a, &d1v), &d2v)) in tangent.zip(acc.iter_mut().zip(&d1).zip(&d2)) {
+            *a += gv * zv * d2v;
+            *gzv = gv * d1v;
         }
-        gz[p..p + width].copy_from_slice(&acc);
-        for (s, &a) in gb.iter_mut().zip(&acc) {
+    }
+    gz[lo..hi].copy_from_slice(&acc);
+    let mut gb = vec![T::ZERO; width];
+    for row in acc.chunks_exact(width) {
+        for (s, &a) in gb.iter_mut().zip(row) {
             *s += a;
         }
     }
