@@ -3,8 +3,7 @@
 
 mod common;
 
-use wasserflow::autodiff::Tape;
-use wasserflow::nn::{Activation, Init, Mlp, ParamStore};
+use wasserflow::nn::{Activation, Init, Mlp, ParamStore, mean_loss_and_grads};
 use wasserflow::{Rng, Tensor};
 
 /// FLOPs of one step, counting the linear layers' products only:
@@ -19,13 +18,12 @@ fn bench_mlp(name: &str, widths: &[usize], act: Activation, batch: usize) -> com
     let mut store = ParamStore::<f32>::new();
     let mlp = Mlp::new(&mut store, "mlp", widths, act, Init::TorchLinear, &mut rng).unwrap();
     let x = Tensor::<f32>::randn([batch, widths[0]], &mut rng).unwrap();
+    // Data-parallel: each thread runs forward and backward on its share of
+    // the batch (see `nn::data_parallel`); the gradients are those of the
+    // whole batch's mean loss.
     common::time_fn(name, mlp_flops(widths, batch), 20, 20, || {
-        let tape = Tape::new();
-        let p = store.attach(&tape);
-        let y = mlp.forward(&p, tape.constant(x.clone())).unwrap();
-        let loss = y.square().unwrap().mean_all().unwrap();
-        let grads = tape.backward(loss).unwrap();
-        std::hint::black_box(p.grads(&grads).unwrap());
+        let (loss, grads) = mean_loss_and_grads(&store, &x, |p, xs| mlp.forward(p, xs)?.square()?.mean_all()).unwrap();
+        std::hint::black_box((loss, grads));
     })
 }
 

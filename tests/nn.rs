@@ -231,3 +231,21 @@ fn init_is_seeded_and_scaled() {
     let var = k.iter().map(|w| w * w).sum::<f64>() / k.len() as f64;
     assert!((var - 0.02).abs() < 0.002, "{var}");
 }
+
+#[test]
+fn data_parallel_gradients_equal_the_whole_batch_gradients() {
+    let (store, mlp) = small_mlp(Activation::Tanh);
+    let x = random_inputs(&[&[300, 3]], -1.0, 1.0).remove(0);
+    let tape = Tape::new();
+    let p = store.attach(&tape);
+    let l = mlp.forward(&p, tape.constant(x.clone())).unwrap().square().unwrap().mean_all().unwrap();
+    let whole = p.grads(&tape.backward(l).unwrap()).unwrap();
+    let (loss, sharded) =
+        wasserflow::nn::mean_loss_and_grads(&store, &x, |p, xs| mlp.forward(p, xs)?.square()?.mean_all()).unwrap();
+    assert!((loss - l.value().item().unwrap()).abs() < 1e-14);
+    for (a, b) in whole.iter().zip(&sharded) {
+        for (u, v) in a.to_vec().unwrap().iter().zip(b.to_vec().unwrap()) {
+            assert!((u - v).abs() < 1e-14 * (1.0 + u.abs()), "{u} vs {v}");
+        }
+    }
+}

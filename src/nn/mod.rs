@@ -1,6 +1,7 @@
 //! Neural-network building blocks: named parameters, initialization, layers,
 //! and the time-dependent velocity fields of neural ODEs.
 
+pub mod data_parallel;
 mod field;
 mod init;
 mod linear;
@@ -8,6 +9,7 @@ mod mlp;
 mod params;
 
 pub use crate::backend::Activation;
+pub use data_parallel::mean_loss_and_grads;
 pub use field::{ConcatSquashLinear, ConcatSquashMlp, TimeMlp, VelocityField};
 pub use init::Init;
 pub use linear::Linear;
