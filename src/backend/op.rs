@@ -86,7 +86,10 @@ impl Activation {
         match self {
             Activation::Tanh => T::ONE - y * y,
             Activation::Sigmoid => y * (T::ONE - y),
-            Activation::Softplus { beta } => (T::from_f64(beta) * x).sigmoid(),
+            // σ(βx) = 1 − e^{−βy} for y = softplus_β(x): one exp and no
+            // division, cheaper than the sigmoid from x. Where σ(βx) < ε it
+            // rounds to 0 (absolute error below ε).
+            Activation::Softplus { beta } => T::ONE - (-(T::from_f64(beta) * y)).exp(),
             Activation::Silu => {
                 let s = x.sigmoid();
                 s + x * s * (T::ONE - s)
@@ -113,7 +116,7 @@ impl Activation {
             Activation::Sigmoid => y * (T::ONE - y) * (T::ONE - two * y),
             Activation::Softplus { beta } => {
                 let b = T::from_f64(beta);
-                let s = (b * x).sigmoid();
+                let s = T::ONE - (-(b * y)).exp();
                 b * s * (T::ONE - s)
             }
             Activation::Silu => {
@@ -231,14 +234,6 @@ impl UnaryOp {
             UnaryOp::Act(a) => a.d1(x, y),
             UnaryOp::ActDeriv(a) => a.d2(x, a.eval(x)),
         }
-    }
-
-    /// Whether the backward pass reads the output `y` (else only `x`).
-    pub fn backward_needs_output(&self) -> bool {
-        matches!(
-            self,
-            UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Recip | UnaryOp::Act(Activation::Tanh | Activation::Sigmoid)
-        )
     }
 }
 
