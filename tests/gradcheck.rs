@@ -261,17 +261,20 @@ fn backward_needs_a_scalar() {
     assert!(tape.backward(a.exp().unwrap()).is_err());
 }
 
+/// Every activation, for the fused layer ops.
+const FUSED_ACTIVATIONS: [Activation; 7] = [
+    Activation::Tanh,
+    Activation::Sigmoid,
+    Activation::Softplus { beta: 1.5 },
+    Activation::Silu,
+    Activation::Elu { alpha: 1.0 },
+    Activation::Selu,
+    Activation::Identity,
+];
+
 #[test]
 fn tangent_act() {
-    for act in [
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Softplus { beta: 1.5 },
-        Activation::Silu,
-        Activation::Elu { alpha: 1.0 },
-        Activation::Selu,
-        Activation::Identity,
-    ] {
+    for act in FUSED_ACTIVATIONS {
         for parts in 1..=3 {
             check_op(&[&[3 * parts, 4], &[4]], |v| v[0].tangent_act(&v[1], 3, act))
                 .unwrap_or_else(|e| panic!("{act:?} with {parts} parts: {e}"));
@@ -297,15 +300,7 @@ fn tangent_act_equals_its_composite_definition() {
 
 #[test]
 fn bias_act() {
-    for act in [
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Softplus { beta: 1.5 },
-        Activation::Silu,
-        Activation::Elu { alpha: 1.0 },
-        Activation::Selu,
-        Activation::Identity,
-    ] {
+    for act in FUSED_ACTIVATIONS {
         for (rows, width) in [(1, 1), (3, 4), (70, 3)] {
             check_op(&[&[rows, width], &[width]], |v| v[0].bias_act(&v[1], act))
                 .unwrap_or_else(|e| panic!("{act:?} {rows}x{width}: {e}"));
