@@ -188,3 +188,18 @@ fn sharded_nll_gradient_equals_the_whole_batch_gradient() {
         assert!(max_rel_diff(&a, &b) < 1e-12, "{method:?}");
     }
 }
+
+#[test]
+fn training_is_bit_reproducible_for_a_seed() {
+    let cfg = CnfConfig { hidden: vec![16, 16], batch: 256, iterations: 5, seed: 11, ..CnfConfig::reference(2) };
+    let run = || {
+        let m = train_cnf::<f32>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |_| {}).unwrap();
+        m.store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect::<Vec<u32>>()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    let other = CnfConfig { seed: 12, ..cfg.clone() };
+    let c = train_cnf::<f32>(&other, |n, rng| Toy::EightGaussians.sample(n, rng), |_| {}).unwrap();
+    let c: Vec<u32> = c.store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect();
+    assert_ne!(a, c, "a different seed must give a different model");
+}
