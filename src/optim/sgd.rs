@@ -40,35 +40,23 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, params: &mut ParamStore<T>, grads: &[Tensor<T>]) -> Result<()> {
         check_grads(params, grads)?;
         let f = T::from_f64;
-        if self.buf.is_empty() && self.momentum != 0.0 {
-            // The first step initializes the buffer with the gradient itself.
-            self.buf = grads.to_vec();
-            for (b, p) in self.buf.iter_mut().zip(params.values()) {
-                if self.weight_decay != 0.0 {
-                    b.storage_mut().axpy(f(self.weight_decay), p.storage())?;
-                }
-            }
-            self.buf.iter_mut().for_each(|b| {
-                // Break sharing with the caller's gradient tensors.
-                b.storage_mut();
-            });
-        } else if self.momentum != 0.0 {
-            for ((b, g), p) in self.buf.iter_mut().zip(grads).zip(params.values()) {
-                let s = b.storage_mut();
-                s.scale(f(self.momentum))?;
-                s.axpy(T::ONE, g.storage())?;
-                if self.weight_decay != 0.0 {
-                    s.axpy(f(self.weight_decay), p.storage())?;
-                }
-            }
-        }
         self.t += 1;
         for (i, p) in params.values_mut().iter_mut().enumerate() {
+            // d = g + λp, computed once and used for the buffer and the step.
             let mut d = grads[i].clone();
             if self.weight_decay != 0.0 {
                 d.storage_mut().axpy(f(self.weight_decay), p.storage())?;
             }
             if self.momentum != 0.0 {
+                if self.buf.len() == i {
+                    // The first step initializes the buffer with d itself.
+                    self.buf.push(d.clone());
+                } else {
+                    // Copy-on-write: a buffer still sharing d's storage is copied here.
+                    let b = self.buf[i].storage_mut();
+                    b.scale(f(self.momentum))?;
+                    b.axpy(T::ONE, d.storage())?;
+                }
                 if self.nesterov {
                     d.storage_mut().axpy(f(self.momentum), self.buf[i].storage())?;
                 } else {
