@@ -9,8 +9,8 @@
 //! a single step alive at a time.
 
 use crate::autodiff::{Tape, Var};
-use crate::backend::cpu::team;
 use crate::density::cnf::Cnf;
+use crate::nn::data_parallel::{combine_shards, shard_bounds};
 use crate::nn::{ParamStore, VelocityField};
 use crate::ode::fixed;
 use crate::tensor::{Float, Tensor};
@@ -91,41 +91,21 @@ impl Backprop {
         directions: &Tensor<T>,
     ) -> Result<LossAndGrads<T>> {
         let batch = x.dims()[0];
-        let shards = team::threads().min(batch / MIN_SHARD_ROWS).max(1);
-        if shards == 1 {
+        if shard_bounds(batch).len() == 1 {
             return self.loss_and_grads(cnf, store, x, directions, &nll_loss);
         }
         let k = directions.dims()[0] / batch;
-        let bounds: Vec<(usize, usize)> = (0..shards).map(|s| (s * batch / shards, (s + 1) * batch / shards)).collect();
-        let results = team::map_collect(shards, |s| {
-            let (lo, hi) = bounds[s];
+        let c = combine_shards(batch, |lo, hi| {
             let rows: Vec<usize> = (0..k).flat_map(|j| (j * batch + lo)..(j * batch + hi)).collect();
-            let xs = x.slice(0, lo, hi - lo)?;
-            let ds = directions.gather_rows(&rows)?;
-            self.loss_and_grads(cnf, store, &xs, &ds, &nll_loss)
-        });
-        let mut loss = 0.0;
-        let mut param_grads: Vec<Tensor<T>> = Vec::new();
-        let mut input_parts = Vec::with_capacity(shards);
-        for (r, &(lo, hi)) in results.into_iter().zip(&bounds) {
-            let r = r?;
-            let w = (hi - lo) as f64 / batch as f64;
-            loss += w * r.loss;
-            let scaled: Vec<Tensor<T>> = r.param_grads.iter().map(|g| g.scale(w)).collect::<Result<_>>()?;
-            param_grads = if param_grads.is_empty() {
-                scaled
-            } else {
-                param_grads.iter().zip(&scaled).map(|(a, b)| a.add(b)).collect::<Result<_>>()?
-            };
-            input_parts.push(r.input_grad.scale(w)?);
-        }
+            let r =
+                self.loss_and_grads(cnf, store, &x.slice(0, lo, hi - lo)?, &directions.gather_rows(&rows)?, &nll_loss)?;
+            Ok((r.loss, r.param_grads, r.input_grad))
+        })?;
+        let input_parts: Vec<Tensor<T>> = c.per_shard.iter().map(|(w, g)| g.scale(*w)).collect::<Result<_>>()?;
         let refs: Vec<&Tensor<T>> = input_parts.iter().collect();
-        Ok(LossAndGrads { loss, param_grads, input_grad: Tensor::concat(&refs, 0)? })
+        Ok(LossAndGrads { loss: c.loss, param_grads: c.grads, input_grad: Tensor::concat(&refs, 0)? })
     }
 }
-
-/// Shards smaller than this are not worth a thread.
-const MIN_SHARD_ROWS: usize = 64;
 
 /// The terminal loss at `(z, ℓ)` and its gradients `(∂L/∂z, ∂L/∂ℓ)`: where
 /// the reverse sweeps of the checkpointed and adjoint methods start.

@@ -17,6 +17,46 @@ use crate::{Result, shape_err};
 /// Shards smaller than this are not worth a thread.
 pub const MIN_SHARD_ROWS: usize = 64;
 
+/// The row ranges `[lo, hi)` a batch is cut into: one per thread, none
+/// shorter than [`MIN_SHARD_ROWS`] (a single range for small batches).
+pub fn shard_bounds(batch: usize) -> Vec<(usize, usize)> {
+    let shards = team::threads().min(batch / MIN_SHARD_ROWS).max(1);
+    (0..shards).map(|s| (s * batch / shards, (s + 1) * batch / shards)).collect()
+}
+
+/// What [`combine_shards`] returns: the batch-mean loss and gradients, and
+/// each shard's weight `n_s/n` with its per-row results.
+pub struct Combined<T: Float, R> {
+    pub loss: f64,
+    pub grads: Vec<Tensor<T>>,
+    pub per_shard: Vec<(f64, R)>,
+}
+
+/// Runs `shard(lo, hi)` for every range of [`shard_bounds`] across the team
+/// and returns the mean over the batch, `Σ_s (n_s/n)·(loss_s, grads_s)`,
+/// summed in shard order; `shard` returns the mean loss of its rows, its
+/// gradients, and any per-row results (kept unweighted, in shard order).
+pub fn combine_shards<T: Float, R: Send>(
+    batch: usize,
+    shard: impl Fn(usize, usize) -> Result<(f64, Vec<Tensor<T>>, R)> + Sync,
+) -> Result<Combined<T, R>> {
+    let bounds = shard_bounds(batch);
+    let results = team::map_collect(bounds.len(), |s| shard(bounds[s].0, bounds[s].1));
+    let mut loss = 0.0;
+    let mut sum: Vec<Tensor<T>> = Vec::new();
+    let mut rows = Vec::with_capacity(bounds.len());
+    for (r, &(lo, hi)) in results.into_iter().zip(&bounds) {
+        let (l, g, extra) = r?;
+        let w = (hi - lo) as f64 / batch as f64;
+        loss += w * l;
+        let g: Vec<Tensor<T>> =
+            if bounds.len() == 1 { g } else { g.iter().map(|t| t.scale(w)).collect::<Result<_>>()? };
+        sum = if sum.is_empty() { g } else { sum.iter().zip(&g).map(|(a, b)| a.add(b)).collect::<Result<_>>()? };
+        rows.push((w, extra));
+    }
+    Ok(Combined { loss, grads: sum, per_shard: rows })
+}
+
 /// The mean loss over the rows of `x` and its gradients with respect to
 /// every parameter (store order). `loss(params, x_shard)` must return the
 /// mean over the shard's rows; shards are weighted by their sizes.
@@ -28,24 +68,12 @@ pub fn mean_loss_and_grads<T: Float>(
     if x.rank() == 0 {
         shape_err!("a batch needs a leading axis of rows");
     }
-    let batch = x.dims()[0];
-    let shards = team::threads().min(batch / MIN_SHARD_ROWS).max(1);
-    let results = team::map_collect(shards, |s| -> Result<(f64, Vec<Tensor<T>>)> {
-        let (lo, hi) = (s * batch / shards, (s + 1) * batch / shards);
+    let c = combine_shards(x.dims()[0], |lo, hi| {
         let tape = Tape::new();
         let p = store.attach(&tape);
         let value = loss(&p, tape.constant(x.slice(0, lo, hi - lo)?))?;
         let grads = p.grads(&tape.backward(value)?)?;
-        let w = (hi - lo) as f64 / batch as f64;
-        let grads = if shards == 1 { grads } else { grads.iter().map(|g| g.scale(w)).collect::<Result<_>>()? };
-        Ok((w * value.value().item()?.to_f64(), grads))
-    });
-    let mut total = 0.0;
-    let mut sum: Vec<Tensor<T>> = Vec::new();
-    for r in results {
-        let (l, g) = r?;
-        total += l;
-        sum = if sum.is_empty() { g } else { sum.iter().zip(&g).map(|(a, b)| a.add(b)).collect::<Result<_>>()? };
-    }
-    Ok((total, sum))
+        Ok((value.value().item()?.to_f64(), grads, ()))
+    })?;
+    Ok((c.loss, c.grads))
 }
