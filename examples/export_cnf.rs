@@ -80,7 +80,7 @@ fn main() -> Result<()> {
         ("seed", seed_s.as_str()),
         ("data", toy.name()),
     ];
-    save_params(&out.join("weights.safetensors"), &model.store, &meta)?;
+    save_params(&out.join("weights.safetensors"), &model.blocks[0].store, &meta)?;
 
     let mut rng = Rng::seed(1_000 + seed);
     let data = toy.sample::<f64>(n_data, &mut rng)?;
@@ -88,20 +88,21 @@ fn main() -> Result<()> {
     let points = Tensor::concat(&[&data, &far], 0)?;
     write_safetensors(&out.join("points.safetensors"), &[("x", &points)], &[("data", toy.name())])?;
 
-    let train_grid = model.cnf.grid.clone();
+    let block = &mut model.blocks[0];
+    let train_grid = block.cnf.grid.clone();
     let mut results: Vec<(String, Tensor<f64>)> = Vec::new();
     for h in STEP_SIZES {
-        let grid = step_size_grid(0.0, model.cnf.t_end(), h)?;
-        model.cnf.regrid(grid.clone())?;
-        let lp = model.cnf.log_prob(&model.store, &points, 2048, &mut rng)?;
-        let z = model.cnf.transport(&model.store, &points)?;
+        let grid = step_size_grid(0.0, block.cnf.t_end(), h)?;
+        block.cnf.regrid(grid.clone())?;
+        let lp = block.cnf.log_prob(&block.store, &points, 2048, &mut rng)?;
+        let z = block.cnf.transport(&block.store, &points)?;
         let mean = lp.iter().sum::<f64>() / lp.len() as f64;
         println!("h = {h}: {} steps, mean log p over {} points {mean:.6}", grid.len() - 1, lp.len());
         results.push((format!("log_prob_h{h}"), Tensor::from_vec(lp, [points.dims()[0]])?));
         results.push((format!("z_h{h}"), z));
         results.push((format!("grid_h{h}"), Tensor::from_vec(grid.clone(), [grid.len()])?));
     }
-    model.cnf.grid = train_grid;
+    block.cnf.grid = train_grid;
     let steps: Vec<String> = STEP_SIZES.iter().map(|h| h.to_string()).collect();
     let tensors: Vec<(&str, &Tensor<f64>)> = results.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let ours_meta = [("step_sizes", steps.join(",")), ("solver", cfg.solver.name.to_string())];

@@ -61,7 +61,7 @@ fn demo(seed: u64, iters: usize) -> Result<()> {
     println!("training a CNF on {} for {iters} iterations (seed {seed})", toy.name());
     let started = std::time::Instant::now();
     let every = (iters / 10).max(1);
-    let mut model = train_cnf::<f32>(
+    let model = train_cnf::<f32>(
         &cfg,
         |n, rng| toy.sample(n, rng),
         |r| {
@@ -73,7 +73,7 @@ fn demo(seed: u64, iters: usize) -> Result<()> {
     let train_s = started.elapsed().as_secs_f64();
     let mut rng = Rng::seed(seed ^ 0x7e57);
     let test = toy.sample::<f32>(5000, &mut rng)?;
-    let nll = model.nll(&test, 0.05, &mut rng)?;
+    let nll = model.nll(&test, &mut rng, wasserflow::flows::EvalOptions { step: Some(0.05), divergence: None })?;
     let truth = toy.mixture().expect("8gaussians has a closed-form density");
     let floor = -truth.log_prob(&test)?.iter().sum::<f64>() / 5000.0;
     println!(

@@ -1,9 +1,10 @@
 //! The CNF trainer: maximum likelihood (FFJORD-style) with Adam on
 //! minibatches drawn from a sampler, seeded.
 
-use super::field::{Field, FieldKind};
-use crate::density::{Backprop, Cnf, Divergence};
-use crate::nn::{Activation, ParamStore};
+use super::block::{Block, BlockFlow, BlockSpec};
+use super::field::FieldKind;
+use crate::density::{Backprop, Divergence};
+use crate::nn::Activation;
 use crate::ode::Tableau;
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::random::Rng;
@@ -52,6 +53,19 @@ impl CnfConfig {
         }
     }
 
+    /// The one block this configuration trains.
+    pub fn block_spec(&self) -> Result<BlockSpec> {
+        Ok(BlockSpec {
+            dim: self.dim,
+            field: self.field,
+            hidden: self.hidden.clone(),
+            act: self.act,
+            grid: crate::ode::fixed::step_size_grid(0.0, self.t_end, self.step_size)?,
+            solver: self.solver,
+            divergence: self.divergence,
+        })
+    }
+
     fn validate(&self) -> Result<()> {
         if self.dim == 0 || self.batch == 0 {
             invalid_arg!("dimension and batch size must be positive");
@@ -61,12 +75,6 @@ impl CnfConfig {
         }
         Ok(())
     }
-}
-
-/// A trained (or training) CNF: its parameters and flow.
-pub struct CnfModel<T: Float> {
-    pub store: ParamStore<T>,
-    pub cnf: Cnf<Field>,
 }
 
 /// What one training iteration reports.
@@ -84,36 +92,24 @@ pub fn train_cnf<T: Float>(
     cfg: &CnfConfig,
     mut sample: impl FnMut(usize, &mut Rng) -> Result<Tensor<T>>,
     mut on_iteration: impl FnMut(&IterationReport),
-) -> Result<CnfModel<T>> {
+) -> Result<BlockFlow<T>> {
     cfg.validate()?;
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
-    let mut store = ParamStore::new();
-    let field = Field::new(cfg.field, &mut store, cfg.dim, &cfg.hidden, cfg.act, &mut init_rng)?;
-    let cnf = Cnf::with_step_size(field, cfg.t_end, cfg.step_size, cfg.solver, cfg.divergence)?;
+    let mut block = Block::new(cfg.block_spec()?, &mut init_rng)?;
+    let (cnf, store) = (&block.cnf, &mut block.store);
     let mut opt = Adam::new(cfg.lr);
     for iteration in 0..cfg.iterations {
         let x = sample(cfg.batch, &mut rng)?;
         let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, &mut rng)?;
-        let r = cfg.backprop.nll_and_grads(&cnf, &store, &x, &dirs)?;
+        let r = cfg.backprop.nll_and_grads(cnf, store, &x, &dirs)?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }
-        opt.step(&mut store, &r.param_grads)?;
+        opt.step(store, &r.param_grads)?;
         on_iteration(&IterationReport { iteration, loss: r.loss });
     }
-    Ok(CnfModel { store, cnf })
-}
-
-impl<T: Float> CnfModel<T> {
-    /// Mean negative log-likelihood (nats) of `x`, evaluated with solver step
-    /// `step_size` (the grid is rebuilt for the evaluation).
-    pub fn nll(&mut self, x: &Tensor<T>, step_size: f64, rng: &mut Rng) -> Result<f64> {
-        let train_grid = self.cnf.grid.clone();
-        self.cnf.regrid(crate::ode::fixed::step_size_grid(0.0, self.cnf.t_end(), step_size)?)?;
-        let lp = self.cnf.log_prob(&self.store, x, 2048, rng);
-        self.cnf.grid = train_grid;
-        let lp = lp?;
-        Ok(-lp.iter().sum::<f64>() / lp.len() as f64)
-    }
+    let mut flow = BlockFlow::new(cfg.dim);
+    flow.push(block)?;
+    Ok(flow)
 }

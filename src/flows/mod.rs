@@ -1,7 +1,9 @@
 //! Trainers: the flow models of the papers, built on the layers below.
 
+pub mod block;
 pub mod cnf;
 pub mod field;
 
-pub use cnf::{CnfConfig, CnfModel, IterationReport, train_cnf};
+pub use block::{Block, BlockFlow, BlockSpec, EvalOptions};
+pub use cnf::{CnfConfig, IterationReport, train_cnf};
 pub use field::{Field, FieldKind};
