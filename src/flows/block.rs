@@ -43,7 +43,10 @@ impl BlockSpec {
         if self.dim == 0 {
             invalid_arg!("a block needs a positive dimension");
         }
-        if self.grid.len() < 2 || self.grid[0] != 0.0 || self.grid.windows(2).any(|w| !(w[1] > w[0])) {
+        if self.grid.len() < 2
+            || self.grid[0] != 0.0
+            || self.grid.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        {
             invalid_arg!("a block's time grid must start at 0 and increase strictly");
         }
         Ok(())
