@@ -30,10 +30,11 @@ fn main() -> Result<()> {
         let model = train_cnf::<f32>(
             &cfg,
             |n, rng| toy.sample(n, rng),
-            |r| {
+            |r, _| {
                 if r.iteration % 100 == 0 || r.iteration + 1 == iterations {
                     eprintln!("seed {seed} iter {:>5} loss {:.4}", r.iteration, r.loss);
                 }
+                Ok(())
             },
         )?;
         let train_s = started.elapsed().as_secs_f64();

@@ -48,10 +48,11 @@ fn main() -> Result<()> {
     let mut model = train_cnf::<f64>(
         &cfg,
         |n, rng| toy.sample(n, rng),
-        |r| {
+        |r, _| {
             if r.iteration % 10 == 0 || r.iteration + 1 == iterations {
                 eprintln!("iter {:>4} loss {:.4}", r.iteration, r.loss);
             }
+            Ok(())
         },
     )?;
 

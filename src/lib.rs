@@ -2,10 +2,11 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`].
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`], [`metrics`], [`io`], [`plot`] → [`cli`].
 
 pub mod autodiff;
 pub mod backend;
+pub mod cli;
 pub mod data;
 pub mod density;
 mod error;

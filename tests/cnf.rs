@@ -153,7 +153,11 @@ fn model_density_integrates_to_one() {
 fn inversion_of_a_trained_field_is_accurate_at_fine_steps() {
     let cfg = CnfConfig { hidden: vec![32, 32], batch: 256, iterations: 40, lr: 1e-2, ..CnfConfig::reference(2) };
     let mut losses = Vec::new();
-    let model = train_cnf::<f64>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |r| losses.push(r.loss)).unwrap();
+    let model = train_cnf::<f64>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |r, _| {
+        losses.push(r.loss);
+        Ok(())
+    })
+    .unwrap();
     assert!(losses[losses.len() - 1] < losses[0] - 0.3, "training made no progress: {losses:?}");
     let fine = wasserflow::flows::EvalOptions { step: Some(0.005), divergence: None };
     let x = Toy::EightGaussians.sample::<f64>(200, &mut Rng::seed(9)).unwrap();
@@ -192,13 +196,13 @@ fn sharded_nll_gradient_equals_the_whole_batch_gradient() {
 fn training_is_bit_reproducible_for_a_seed() {
     let cfg = CnfConfig { hidden: vec![16, 16], batch: 256, iterations: 5, seed: 11, ..CnfConfig::reference(2) };
     let run = || {
-        let m = train_cnf::<f32>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |_| {}).unwrap();
+        let m = train_cnf::<f32>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |_, _| Ok(())).unwrap();
         m.blocks[0].store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect::<Vec<u32>>()
     };
     let (a, b) = (run(), run());
     assert_eq!(a, b);
     let other = CnfConfig { seed: 12, ..cfg.clone() };
-    let c = train_cnf::<f32>(&other, |n, rng| Toy::EightGaussians.sample(n, rng), |_| {}).unwrap();
+    let c = train_cnf::<f32>(&other, |n, rng| Toy::EightGaussians.sample(n, rng), |_, _| Ok(())).unwrap();
     let c: Vec<u32> = c.blocks[0].store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect();
     assert_ne!(a, c, "a different seed must give a different model");
 }

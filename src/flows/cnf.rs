@@ -86,28 +86,29 @@ pub struct IterationReport {
 }
 
 /// Trains a CNF by maximum likelihood on minibatches from `sample(n, rng)`.
-/// `on_iteration` sees every iteration's report. A non-finite loss stops
-/// training with an error naming the iteration.
+/// `on_iteration` sees every iteration's report and the block as it stands
+/// after that iteration's update (to checkpoint it, say); an error it returns
+/// stops training. A non-finite loss stops training with an error naming the
+/// iteration, before the update, so the block passed last is the last good one.
 pub fn train_cnf<T: Float>(
     cfg: &CnfConfig,
     mut sample: impl FnMut(usize, &mut Rng) -> Result<Tensor<T>>,
-    mut on_iteration: impl FnMut(&IterationReport),
+    mut on_iteration: impl FnMut(&IterationReport, &Block<T>) -> Result<()>,
 ) -> Result<BlockFlow<T>> {
     cfg.validate()?;
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
     let mut block = Block::new(cfg.block_spec()?, &mut init_rng)?;
-    let (cnf, store) = (&block.cnf, &mut block.store);
     let mut opt = Adam::new(cfg.lr);
     for iteration in 0..cfg.iterations {
         let x = sample(cfg.batch, &mut rng)?;
         let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, &mut rng)?;
-        let r = cfg.backprop.nll_and_grads(cnf, store, &x, &dirs)?;
+        let r = cfg.backprop.nll_and_grads(&block.cnf, &block.store, &x, &dirs)?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }
-        opt.step(store, &r.param_grads)?;
-        on_iteration(&IterationReport { iteration, loss: r.loss });
+        opt.step(&mut block.store, &r.param_grads)?;
+        on_iteration(&IterationReport { iteration, loss: r.loss }, &block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);
     flow.push(block)?;

@@ -23,6 +23,13 @@ impl FieldKind {
             _ => crate::invalid_arg!("unknown velocity field '{name}' (expected mlp or concatsquash)"),
         })
     }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldKind::TimeMlp => "mlp",
+            FieldKind::ConcatSquash => "concatsquash",
+        }
+    }
 }
 
 /// A configured velocity field.

@@ -1,4 +1,8 @@
 //! Files: checkpoints and model weights in the safetensors format, readable
 //! and writable by the Python ecosystem (`safetensors`, PyTorch, JAX).
 
+pub mod atomic;
+pub mod checkpoint;
 pub mod safetensors;
+
+pub use atomic::{write_atomically, write_bytes_atomically};

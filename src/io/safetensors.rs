@@ -14,10 +14,11 @@
 //! is an error, never a panic or a huge allocation.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::atomic::write_atomically;
 
 use crate::nn::ParamStore;
 use crate::tensor::{DType, Float, Shape, Tensor};
@@ -455,43 +456,6 @@ fn write_le<T: Float>(w: &mut impl Write, values: &[T]) -> std::io::Result<()> {
             DType::F32 => w.write_all(&(v.to_f64() as f32).to_le_bytes())?,
             DType::F64 => w.write_all(&v.to_f64().to_le_bytes())?,
         }
-    }
-    Ok(())
-}
-
-/// Writes through a temporary file in the same directory (so the rename
-/// cannot cross file systems), synced before it replaces `path`.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| Error::Io { path: path.to_path_buf(), source };
-    let Some(file_name) = path.file_name() else {
-        invalid_arg!("'{}' does not name a file", path.display());
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err)?;
-    let written = (|| {
-        let mut w = BufWriter::new(file);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-    })();
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    // The rename itself is durable only once the directory is synced; where
-    // directories cannot be opened (Windows) the rename has to suffice.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
     }
     Ok(())
 }

@@ -1,0 +1,75 @@
+//! A run's data: the named dataset split into a training set and a test set
+//! by the run's seed, optionally standardized with statistics of the training
+//! set. The standardization travels with the checkpoints, so that NLLs are
+//! reported in the data's own units and samples are returned in them.
+
+use serde_json::{Value, json};
+
+use super::settings::Settings;
+use crate::data::{DataSource, Standardizer};
+use crate::tensor::Tensor;
+use crate::{Error, Result, Rng, setting};
+
+/// The data a run trains and is evaluated on.
+pub struct RunData {
+    pub source: DataSource,
+    /// Training points, standardized when `standardizer` is set.
+    pub train: Tensor<f32>,
+    /// Test points in the data's own units.
+    pub test: Tensor<f32>,
+    pub standardizer: Option<Standardizer>,
+}
+
+/// The stream of random choices that draws the data: the same for a seed
+/// whatever else the run does.
+fn data_rng(seed: u64) -> Rng {
+    Rng::seed(seed ^ 0xda7a_5eed)
+}
+
+/// Loads and splits the data named by the settings.
+pub fn prepare(s: &Settings) -> Result<RunData> {
+    let source = DataSource::parse(&setting!(s, data))?;
+    let mut rng = data_rng(setting!(s, seed));
+    let n_test = setting!(s, n_test);
+    let (train_source, test) = source.train_test::<f32>(n_test, &mut rng)?;
+    let train = match train_source.rows::<f32>() {
+        Some(rows) => rows?,
+        None => train_source.sample::<f32>(setting!(s, n_train), &mut rng)?,
+    };
+    let standardizer = if setting!(s, standardize) { Some(Standardizer::fit(&train)?) } else { None };
+    let train = match &standardizer {
+        Some(st) => st.apply(&train)?,
+        None => train,
+    };
+    Ok(RunData { source, train, test, standardizer })
+}
+
+/// The standardization as checkpoints record it (`null` when there is none).
+pub fn standardizer_to_json(st: &Option<Standardizer>) -> Value {
+    match st {
+        Some(st) => json!({"mean": st.mean, "std": st.std}),
+        None => Value::Null,
+    }
+}
+
+/// Reads [`standardizer_to_json`]'s form.
+pub fn standardizer_from_json(v: &Value) -> Result<Option<Standardizer>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let list = |k: &str| -> Result<Vec<f64>> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+            .ok_or_else(|| Error::InvalidArgument(format!("the checkpoint's standardization has no valid '{k}'")))
+    };
+    Ok(Some(Standardizer::new(list("mean")?, list("std")?)?))
+}
+
+/// `n` rows of `x` drawn without replacement by `rng` (all of them, in a
+/// random order, when `x` has no more than `n`).
+pub fn subsample(x: &Tensor<f32>, n: usize, rng: &mut Rng) -> Result<Tensor<f32>> {
+    let rows = x.dims()[0];
+    let perm = rng.permutation(rows);
+    x.gather_rows(&perm[..n.min(rows)])
+}

@@ -1,0 +1,233 @@
+//! `wasserflow train`: resolve the settings, prepare the data, run the
+//! method's trainer with checkpoints and metrics as it goes, then evaluate and
+//! draw the figures.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::data::{RunData, prepare, standardizer_to_json};
+use super::progress::Progress;
+use super::run_dir::RunDir;
+use super::settings::Settings;
+use super::{TrainArgs, evaluate, figures};
+use crate::density::{Backprop, Divergence};
+use crate::flows::{Block, BlockFlow, BlockSpec, CnfConfig, FieldKind, train_cnf};
+use crate::io::checkpoint::{block_file_name, save_block};
+use crate::nn::Activation;
+use crate::ode::tableau;
+use crate::{Error, Result, invalid_arg, setting};
+
+/// Runs `train` from parsed arguments.
+pub fn train(a: TrainArgs) -> Result<()> {
+    let (settings, out) = resolve(&a)?;
+    let mut run = RunDir::create(&out)?;
+    run.write_settings(&settings)?;
+    let started = Instant::now();
+    let data = prepare(&settings)?;
+    let flow = train_run(&settings, &data, &mut run, a.resume)?;
+    let train_s = started.elapsed().as_secs_f64();
+    finish(&settings, &data, &mut run, &flow, train_s, !a.no_figures)?;
+    Ok(())
+}
+
+/// Settings from defaults, file and flags (or, with `--resume`, from the run
+/// directory and flags), and the run directory.
+pub fn resolve(a: &TrainArgs) -> Result<(Settings, PathBuf)> {
+    let file = match &a.config {
+        Some(path) => Settings::from_toml_file(path)?,
+        None => Settings::default(),
+    };
+    if a.resume {
+        let Some(out) = &a.out else {
+            invalid_arg!("--resume needs --out, the run directory to continue");
+        };
+        let saved = RunDir::open(out)?.read_settings()?;
+        return Ok((saved.overlaid(&file).overlaid(&a.settings), out.clone()));
+    }
+    let method = a.settings.method.clone().or(file.method.clone()).unwrap_or_else(|| "jko".into());
+    let s = Settings::defaults(&method)?.overlaid(&file).overlaid(&a.settings);
+    validate(&s)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let data = setting!(s, data).replace(['/', ':', '.'], "_");
+        Path::new("runs").join(format!("{data}-{method}"))
+    });
+    Ok((s, out))
+}
+
+/// Refuses settings no trainer can run, before any work is done.
+fn validate(s: &Settings) -> Result<()> {
+    let positive = [
+        ("batch", setting!(s, batch) as f64),
+        ("iterations", setting!(s, iterations) as f64),
+        ("lr", setting!(s, lr)),
+        ("blocks", setting!(s, blocks) as f64),
+        ("steps-per-block", setting!(s, steps_per_block) as f64),
+        ("h0", setting!(s, h0)),
+        ("rho", setting!(s, rho)),
+        ("t-end", setting!(s, t_end)),
+        ("step-size", setting!(s, step_size)),
+        ("n-test", setting!(s, n_test) as f64),
+        ("n-train", setting!(s, n_train) as f64),
+        ("eval-n", setting!(s, eval_n) as f64),
+    ];
+    for (name, v) in positive {
+        if !(v > 0.0) {
+            invalid_arg!("--{name} must be positive (got {v})");
+        }
+    }
+    if setting!(s, hidden).is_empty() || setting!(s, hidden).contains(&0) {
+        invalid_arg!("--hidden must list positive layer widths, e.g. 64,64,64");
+    }
+    activation(s)?;
+    Divergence::from_name(&setting!(s, divergence))?;
+    tableau::by_name(&setting!(s, solver))?;
+    Backprop::from_name(&setting!(s, backprop))?;
+    FieldKind::from_name(&setting!(s, field))?;
+    Ok(())
+}
+
+/// The activation named by the settings (softplus with its β).
+pub fn activation(s: &Settings) -> Result<Activation> {
+    Ok(match Activation::from_name(&setting!(s, act))? {
+        Activation::Softplus { .. } => Activation::Softplus { beta: setting!(s, softplus_beta) },
+        a => a,
+    })
+}
+
+/// What every checkpoint of this run records about the run.
+fn run_meta(s: &Settings, data: &RunData) -> Value {
+    json!({
+        "method": setting!(s, method),
+        "data": setting!(s, data),
+        "standardization": standardizer_to_json(&data.standardizer),
+        "settings": serde_json::to_value(s).expect("settings are plain values"),
+    })
+}
+
+fn with_state(meta: &Value, state: Value) -> Value {
+    let mut m = meta.clone();
+    m["trainer_state"] = state;
+    m
+}
+
+/// Runs the method's trainer; returns the trained flow.
+fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
+    let method = setting!(s, method);
+    match method.as_str() {
+        "cnf" => {
+            if resume {
+                invalid_arg!("--resume continues progressive trainers (jko, lfm) from their last block; cnf trains one block");
+            }
+            train_cnf_run(s, data, run)
+        }
+        other => invalid_arg!("unknown method '{other}' (expected cnf, fm, lfm or jko)"),
+    }
+}
+
+/// The block every single-block method trains, as the settings define it.
+pub fn single_block_spec(s: &Settings, dim: usize, t_end: f64, grid_step: f64) -> Result<BlockSpec> {
+    Ok(BlockSpec {
+        dim,
+        field: FieldKind::from_name(&setting!(s, field))?,
+        hidden: setting!(s, hidden),
+        act: activation(s)?,
+        grid: crate::ode::fixed::step_size_grid(0.0, t_end, grid_step)?,
+        solver: tableau::by_name(&setting!(s, solver))?,
+        divergence: Divergence::from_name(&setting!(s, divergence))?,
+    })
+}
+
+/// Minibatches drawn with replacement from the training set.
+fn minibatch(train: &crate::Tensor<f32>, n: usize, rng: &mut crate::Rng) -> Result<crate::Tensor<f32>> {
+    let rows = train.dims()[0];
+    let idx: Vec<usize> = (0..n).map(|_| rng.below(rows)).collect();
+    train.gather_rows(&idx)
+}
+
+fn train_cnf_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<BlockFlow<f32>> {
+    let dim = data.train.dims()[1];
+    let spec = single_block_spec(s, dim, setting!(s, t_end), setting!(s, step_size))?;
+    let cfg = CnfConfig {
+        dim,
+        field: spec.field,
+        hidden: spec.hidden.clone(),
+        act: spec.act,
+        t_end: setting!(s, t_end),
+        step_size: setting!(s, step_size),
+        solver: spec.solver,
+        divergence: spec.divergence,
+        backprop: Backprop::from_name(&setting!(s, backprop))?,
+        batch: setting!(s, batch),
+        lr: setting!(s, lr),
+        iterations: setting!(s, iterations),
+        seed: setting!(s, seed),
+    };
+    let meta = run_meta(s, data);
+    let ckpt = run.checkpoints().join(block_file_name(1));
+    let every = setting!(s, checkpoint_every);
+    let log_every = (cfg.iterations / 500).max(1);
+    let progress = Progress::new(cfg.iterations, "cnf");
+    let started = Instant::now();
+    let mut saved_at = None;
+    let result = train_cnf::<f32>(
+        &cfg,
+        |n, rng| minibatch(&data.train, n, rng),
+        |r, block: &Block<f32>| {
+            progress.update(r.iteration + 1, r.loss);
+            if r.iteration % log_every == 0 || r.iteration + 1 == cfg.iterations {
+                let elapsed = started.elapsed().as_secs_f64();
+                run.record(json!({"kind": "iteration", "block": 1, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
+            }
+            if (every > 0 && (r.iteration + 1) % every == 0) || r.iteration + 1 == cfg.iterations {
+                save_block(&ckpt, 1, block, &with_state(&meta, json!({"iteration": r.iteration + 1})))?;
+                run.flush_metrics()?;
+                saved_at = Some(r.iteration + 1);
+            }
+            Ok(())
+        },
+    );
+    progress.finish();
+    run.flush_metrics()?;
+    let flow = result.map_err(|e| keep_last_good(e, &ckpt, saved_at))?;
+    run.record(json!({"kind": "block", "block": 1, "iterations": cfg.iterations, "train_s": started.elapsed().as_secs_f64()}));
+    run.flush_metrics()?;
+    Ok(flow)
+}
+
+/// Adds where the last good checkpoint is to a training error.
+fn keep_last_good(e: Error, ckpt: &Path, saved_at: Option<usize>) -> Error {
+    match (e, saved_at) {
+        (Error::NonFinite(m), Some(it)) => {
+            Error::NonFinite(format!("{m}; the last good checkpoint (iteration {it}) is {}", ckpt.display()))
+        }
+        (Error::NonFinite(m), None) => Error::NonFinite(format!("{m}; no checkpoint was written")),
+        (e, _) => e,
+    }
+}
+
+/// Evaluates the trained flow, records the evaluation, draws the figures and
+/// prints where everything is.
+pub fn finish(
+    s: &Settings,
+    data: &RunData,
+    run: &mut RunDir,
+    flow: &BlockFlow<f32>,
+    train_s: f64,
+    draw: bool,
+) -> Result<Value> {
+    let report = evaluate::evaluate(flow, &data.test, &data.standardizer, Some(&data.source), s, setting!(s, seed))?;
+    let mut record = report.clone();
+    record["kind"] = json!("eval");
+    record["train_s"] = json!(train_s);
+    run.record(record);
+    run.flush_metrics()?;
+    println!("{}", evaluate::summary(&report));
+    println!("trained in {train_s:.1} s; run directory {}", run.root.display());
+    if draw {
+        let written = figures::draw_all(run, s, flow, data, setting!(s, seed))?;
+        println!("figures: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    Ok(report)
+}
