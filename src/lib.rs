@@ -15,6 +15,7 @@ pub mod io;
 pub mod nn;
 pub mod ode;
 pub mod optim;
+pub mod plot;
 pub mod tensor;
 
 pub use error::{Error, Result};
