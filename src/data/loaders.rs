@@ -228,39 +228,9 @@ pub fn save_npy<T: Float>(path: impl AsRef<Path>, x: &Tensor<T>) -> Result<()> {
             DType::F64 => bytes.extend_from_slice(&v.to_f64().to_le_bytes()),
         }
     }
-    write_atomically(path, &bytes)
+    crate::io::write_bytes_atomically(path, &bytes)
 }
 
-/// Replaces `path` by `bytes` through a synced temporary file in the same
-/// directory, so a killed writer never leaves a partial file behind.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let Some(file_name) = path.file_name() else {
-        invalid_arg!("'{}' does not name a file", path.display());
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::Io { path: path.to_path_buf(), source: e });
-    }
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
 
 /// The Python-literal dict of an `.npy` header: string keys; string, boolean
 /// or integer-tuple values (all the format uses for plain arrays).

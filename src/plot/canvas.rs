@@ -371,7 +371,7 @@ impl Canvas {
     /// is left behind.
     pub fn save_png(&self, path: &Path) -> Result<()> {
         let bytes = self.encode_png()?;
-        write_atomically(path, &bytes)
+        crate::io::write_bytes_atomically(path, &bytes)
     }
 }
 
@@ -395,33 +395,3 @@ fn glyphs(text: &str, style: TextStyle) -> font::TextBitmap {
     font::TextBitmap { width: w, height: h, coverage }
 }
 
-/// Writes `bytes` to `path` through a synced temporary file in the same
-/// directory (so the rename cannot cross file systems).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source| Error::Io { path: path.to_path_buf(), source };
-    let Some(file_name) = path.file_name() else {
-        invalid_arg!("'{}' does not name a file", path.display());
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
