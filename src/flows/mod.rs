@@ -3,7 +3,9 @@
 pub mod block;
 pub mod cnf;
 pub mod field;
+pub mod jko;
 
 pub use block::{Block, BlockFlow, BlockSpec, EvalOptions};
 pub use cnf::{CnfConfig, IterationReport, train_cnf};
 pub use field::{Field, FieldKind};
+pub use jko::{BlockReport, JkoConfig, JkoHooks, JkoOutcome, LossTerms, NoHooks, refine_jko, train_jko};
