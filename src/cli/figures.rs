@@ -140,7 +140,8 @@ fn draw_training_curves(run: &RunDir) -> Result<Vec<PathBuf>> {
     let mut series: Vec<(String, Vec<f64>)> = Vec::new();
     for r in records.iter().filter(|r| kind(r, "iteration")) {
         let block = r.get("block").and_then(Value::as_u64).unwrap_or(1);
-        let name = format!("block {block}");
+        let refine = r.get("phase").and_then(Value::as_str) == Some("refine");
+        let name = format!("{}block {block}", if refine { "refined " } else { "" });
         if series.last().is_none_or(|(n, _)| *n != name) {
             series.push((name, Vec::new()));
         }
@@ -155,9 +156,14 @@ fn draw_training_curves(run: &RunDir) -> Result<Vec<PathBuf>> {
         loss_curves(&path, &refs, "training loss", false, 5)?;
         written.push(path);
     }
-    let blocks: Vec<&Value> = records.iter().filter(|r| kind(r, "block")).collect();
+    // The final pass's blocks: the refinement's when the run was re-timed.
+    let refined = records.iter().any(|r| kind(r, "block") && r.get("phase").and_then(Value::as_str) == Some("refine"));
+    let blocks: Vec<&Value> = records
+        .iter()
+        .filter(|r| kind(r, "block") && (!refined || r.get("phase").and_then(Value::as_str) == Some("refine")))
+        .collect();
     let mut per_block = Vec::new();
-    for key in ["w2_moved", "kl_change", "wgrad_norm", "nll"] {
+    for key in ["w2_moved", "kl_change", "grad_norm", "nll"] {
         let values: Vec<f64> = blocks.iter().filter_map(|r| r.get(key).and_then(Value::as_f64)).collect();
         if values.len() == blocks.len() && !values.is_empty() {
             per_block.push((key.to_owned(), values));

@@ -102,15 +102,19 @@ impl RunDir {
             .collect()
     }
 
-    /// Drops the metric records of blocks after `blocks` (a resumed run
-    /// repeats the block it was killed in).
-    pub fn truncate_metrics_to_blocks(&mut self, blocks: usize) -> Result<()> {
-        let kept: Vec<Value> = self
-            .read_metrics()?
-            .into_iter()
-            .filter(|v| v.get("block").and_then(Value::as_u64).is_none_or(|b| b as usize <= blocks))
-            .filter(|v| v.get("kind").and_then(Value::as_str) != Some("eval"))
-            .collect();
+    /// Drops the records of blocks that a resumed run will train again:
+    /// those after `initial` blocks of the initial pass and after `refined`
+    /// blocks of a refinement, and any final evaluation.
+    pub fn truncate_metrics(&mut self, initial: usize, refined: usize) -> Result<()> {
+        let keep = |v: &Value| {
+            let block = v.get("block").and_then(Value::as_u64).map_or(0, |b| b as usize);
+            match (v.get("kind").and_then(Value::as_str), v.get("phase").and_then(Value::as_str)) {
+                (Some("eval"), _) => false,
+                (_, Some("refine")) => block <= refined,
+                _ => block <= initial,
+            }
+        };
+        let kept: Vec<Value> = self.read_metrics()?.into_iter().filter(keep).collect();
         let text: String = kept.iter().map(|v| format!("{v}\n")).collect();
         write_bytes_atomically(&self.metrics_path(), text.as_bytes())
     }

@@ -13,7 +13,10 @@ use super::run_dir::RunDir;
 use super::settings::Settings;
 use super::{TrainArgs, evaluate, figures};
 use crate::density::{Backprop, Divergence};
+use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, ReparamConfig, StepSchedule};
 use crate::flows::{Block, BlockFlow, BlockSpec, CnfConfig, FieldKind, train_cnf};
+use crate::flows::jko::{refine_jko, train_jko};
+use crate::io::checkpoint::load_flow;
 use crate::io::checkpoint::{block_file_name, save_block};
 use crate::nn::Activation;
 use crate::ode::tableau;
@@ -122,6 +125,7 @@ fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Re
             }
             train_cnf_run(s, data, run)
         }
+        "jko" => train_jko_run(s, data, run, resume),
         other => invalid_arg!("unknown method '{other}' (expected cnf, fm, lfm or jko)"),
     }
 }
@@ -230,4 +234,142 @@ pub fn finish(
         println!("figures: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     Ok(report)
+}
+
+/// The JKO-iFlow configuration the settings define.
+fn jko_config(s: &Settings, dim: usize) -> Result<JkoConfig> {
+    let stop = setting!(s, stop_w2);
+    Ok(JkoConfig {
+        dim,
+        field: FieldKind::from_name(&setting!(s, field))?,
+        hidden: setting!(s, hidden),
+        act: activation(s)?,
+        steps_per_block: setting!(s, steps_per_block),
+        solver: tableau::by_name(&setting!(s, solver))?,
+        divergence: Divergence::from_name(&setting!(s, divergence))?,
+        backprop: Backprop::from_name(&setting!(s, backprop))?,
+        schedule: StepSchedule { h0: setting!(s, h0), rho: setting!(s, rho), h_max: setting!(s, h_max) },
+        max_blocks: setting!(s, blocks),
+        iterations: setting!(s, iterations),
+        batch: setting!(s, batch),
+        lr: setting!(s, lr),
+        warm_start: setting!(s, warm_start),
+        stop_w2: (stop > 0.0).then_some(stop),
+        reparametrize: setting!(s, reparam)
+            .then(|| ReparamConfig { iterations: setting!(s, refine_iterations).max(1), lr: None }),
+        diagnostic_particles: 20_000,
+        seed: setting!(s, seed),
+    })
+}
+
+/// Checkpoints, metrics and progress for a progressive trainer.
+struct BlockHooks<'a> {
+    run: &'a mut RunDir,
+    meta: Value,
+    /// Where each pass's blocks go: the refined (or only) pass in
+    /// `checkpoints/`, an initial pass that will be re-timed in `checkpoints/initial/`.
+    initial_dir: std::path::PathBuf,
+    refined_dir: std::path::PathBuf,
+    progress: Option<Progress>,
+    phase: &'static str,
+    log_every: usize,
+    iterations: usize,
+    started: Instant,
+}
+
+impl BlockHooks<'_> {
+    fn dir(&self, phase: &str) -> &Path {
+        if phase == "initial" { &self.initial_dir } else { &self.refined_dir }
+    }
+}
+
+impl JkoHooks<f32> for BlockHooks<'_> {
+    fn on_phase(&mut self, phase: Phase, first: usize, last: usize) {
+        self.phase = if phase == Phase::Initial { "initial" } else { "refine" };
+        println!("{} pass: blocks {first}..={last}", self.phase);
+    }
+    fn on_iteration(&mut self, block: usize, iteration: usize, terms: &LossTerms) {
+        if iteration == 0 {
+            if let Some(p) = self.progress.take() {
+                p.finish();
+            }
+            self.progress = Some(Progress::new(self.iterations, &format!("block {block}")));
+        }
+        if let Some(p) = &self.progress {
+            p.update(iteration + 1, terms.total);
+        }
+        if iteration % self.log_every == 0 {
+            self.run.record(json!({
+                "kind": "iteration", "phase": self.phase, "block": block, "iteration": iteration,
+                "loss": terms.total, "potential": terms.potential, "divergence": terms.divergence,
+                "transport": terms.transport, "elapsed_s": self.started.elapsed().as_secs_f64(),
+            }));
+        }
+    }
+    fn on_block(&mut self, flow: &BlockFlow<f32>, report: &BlockReport) -> Result<()> {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        let mut record: Value = serde_json::from_str(&report.to_json()).expect("block reports are JSON");
+        let phase = record["phase"].as_str().unwrap_or("initial").to_owned();
+        let path = self.dir(&phase).join(block_file_name(report.block));
+        let block = flow.blocks.last().expect("a finished block");
+        save_block(&path, report.block, block, &with_state(&self.meta, record.clone()))?;
+        println!(
+            "block {} ({phase}): h {:.3}, W2 moved {:.4}, KL change {:.4}, {:.1} s",
+            report.block, report.h, report.w2_moved, report.kl_change, report.wall_s
+        );
+        record["kind"] = json!("block");
+        self.run.record(record);
+        self.run.flush_metrics()
+    }
+}
+
+fn train_jko_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
+    let cfg = jko_config(s, data.train.dims()[1])?;
+    let refined_dir = run.checkpoints();
+    let initial_dir = if cfg.reparametrize.is_some() { refined_dir.join("initial") } else { refined_dir.clone() };
+    std::fs::create_dir_all(&initial_dir).map_err(|source| Error::Io { path: initial_dir.clone(), source })?;
+    let loaded = |dir: &Path| -> Result<Option<BlockFlow<f32>>> {
+        if !resume || crate::io::checkpoint::block_files(dir)?.is_empty() {
+            return Ok(None);
+        }
+        let (flow, infos) = load_flow::<f32>(dir)?;
+        super::run_dir::check_blocks_fit(s, &infos, dir)?;
+        Ok(Some(flow))
+    };
+    let initial = loaded(&initial_dir)?;
+    let refined = if cfg.reparametrize.is_some() { loaded(&refined_dir)? } else { None };
+    if resume {
+        let done = |f: &Option<BlockFlow<f32>>| f.as_ref().map_or(0, BlockFlow::len);
+        println!("resuming: {} initial blocks, {} refined blocks done", done(&initial), done(&refined));
+        run.truncate_metrics(done(&initial), done(&refined))?;
+    }
+    let mut hooks = BlockHooks {
+        meta: run_meta(s, data),
+        run,
+        initial_dir,
+        refined_dir,
+        progress: None,
+        phase: "initial",
+        log_every: (cfg.iterations / 100).max(1),
+        iterations: cfg.iterations,
+        started: Instant::now(),
+    };
+    let outcome = match (initial, refined) {
+        (Some(initial), Some(refined)) => refine_jko(&cfg, &data.train, initial, Some(refined), &mut hooks),
+        (initial, _) => train_jko(&cfg, &data.train, initial, &mut hooks),
+    };
+    if let Some(p) = hooks.progress.take() {
+        p.finish();
+    }
+    hooks.run.flush_metrics()?;
+    let outcome = outcome.map_err(|e| match e {
+        Error::NonFinite(m) => Error::NonFinite(format!(
+            "{m}; the finished blocks' checkpoints are kept in {} (continue with --resume)",
+            hooks.initial_dir.display()
+        )),
+        e => e,
+    })?;
+    Ok(outcome.flow)
 }
