@@ -7,7 +7,9 @@ every workload:
 
 * ``engine``: ``cargo bench --bench gemm`` and ``--bench mlp`` vs
   ``benches/torch_engine.py``;
-* ``cnf``: ``cargo bench --bench cnf`` vs ``benches/torch_cnf.py``.
+* ``cnf``: ``cargo bench --bench cnf`` vs ``benches/torch_cnf.py``;
+* ``fm``: ``cargo bench --bench fm`` vs ``benches/torch_fm.py`` (one
+  flow-matching training iteration).
 
     PY=$(bash benches/setup_torch.sh | tail -n1)      # once: PyTorch venv
     python3 benches/compare.py --torch-python "$PY" --threads 2 --suite engine
@@ -27,6 +29,7 @@ import sys
 SUITES = {
     "engine": (["gemm", "mlp"], "benches/torch_engine.py"),
     "cnf": (["cnf"], "benches/torch_cnf.py"),
+    "fm": (["fm"], "benches/torch_fm.py"),
 }
 
 

@@ -73,7 +73,11 @@ fn demo(seed: u64, iters: usize) -> Result<()> {
     let train_s = started.elapsed().as_secs_f64();
     let mut rng = Rng::seed(seed ^ 0x7e57);
     let test = toy.sample::<f32>(5000, &mut rng)?;
-    let nll = model.nll(&test, &mut rng, wasserflow::flows::EvalOptions { step: Some(0.05), divergence: None })?;
+    let nll = model.nll(
+        &test,
+        &mut rng,
+        wasserflow::flows::EvalOptions { step: Some(0.05), divergence: None, adaptive: None },
+    )?;
     let truth = toy.mixture().expect("8gaussians has a closed-form density");
     let floor = -truth.log_prob(&test)?.iter().sum::<f64>() / 5000.0;
     println!(
