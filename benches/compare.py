@@ -10,6 +10,8 @@ every workload:
 * ``cnf``: ``cargo bench --bench cnf`` vs ``benches/torch_cnf.py``;
 * ``jko``: ``cargo bench --bench jko_block`` vs ``benches/torch_jko.py``
   (one JKO-iFlow block training iteration).
+* ``fm``: ``cargo bench --bench fm`` vs ``benches/torch_fm.py`` (one
+  flow-matching training iteration).
 
     PY=$(bash benches/setup_torch.sh | tail -n1)      # once: PyTorch venv
     python3 benches/compare.py --torch-python "$PY" --threads 2 --suite engine
@@ -30,6 +32,7 @@ SUITES = {
     "engine": (["gemm", "mlp"], "benches/torch_engine.py"),
     "cnf": (["cnf"], "benches/torch_cnf.py"),
     "jko": (["jko_block"], "benches/torch_jko.py"),
+    "fm": (["fm"], "benches/torch_fm.py"),
 }
 
 

@@ -40,7 +40,11 @@ fn main() -> Result<()> {
         let train_s = started.elapsed().as_secs_f64();
         let mut rng = Rng::seed(1_000_000 + seed);
         let test = toy.sample::<f32>(10_000, &mut rng)?;
-        let nll = model.nll(&test, &mut rng, wasserflow::flows::EvalOptions { step: Some(0.05), divergence: None })?;
+        let nll = model.nll(
+            &test,
+            &mut rng,
+            wasserflow::flows::EvalOptions { step: Some(0.05), divergence: None, adaptive: None },
+        )?;
         let floor = -truth.log_prob(&test)?.iter().sum::<f64>() / 10_000.0;
         println!(
             "seed {seed}: test NLL {nll:.4} nats (data's own density {floor:.4}); {iterations} iterations in {train_s:.1} s ({:.1} ms/iter)",

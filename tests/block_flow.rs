@@ -52,7 +52,7 @@ fn hutchinson_log_prob_is_unbiased_for_the_exact_one() {
     let x = Tensor::<f64>::randn([64, 2], &mut Rng::seed(1)).unwrap();
     let exact = flow.log_prob(&x, 64, &mut Rng::seed(0), EvalOptions::default()).unwrap();
     let hutch = Divergence::Hutchinson { probes: 1, probe: wasserflow::density::Probe::Rademacher };
-    let opts = EvalOptions { step: None, divergence: Some(hutch) };
+    let opts = EvalOptions { step: None, divergence: Some(hutch), adaptive: None };
     let reps = 400;
     let mut mean = vec![0.0; 64];
     let mut rng = Rng::seed(2);
@@ -71,7 +71,7 @@ fn hutchinson_log_prob_is_unbiased_for_the_exact_one() {
 #[test]
 fn inverse_pulls_back_what_the_forward_map_pushes() {
     let flow = three_blocks(5);
-    let fine = EvalOptions { step: Some(0.01), divergence: None };
+    let fine = EvalOptions { step: Some(0.01), divergence: None, adaptive: None };
     let x = Tensor::<f64>::randn([100, 2], &mut Rng::seed(7)).unwrap();
     let back = flow.invert(&flow.transport(&x, fine).unwrap(), fine).unwrap();
     let err = back.sub(&x).unwrap().to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);

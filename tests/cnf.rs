@@ -159,7 +159,7 @@ fn inversion_of_a_trained_field_is_accurate_at_fine_steps() {
     })
     .unwrap();
     assert!(losses[losses.len() - 1] < losses[0] - 0.3, "training made no progress: {losses:?}");
-    let fine = wasserflow::flows::EvalOptions { step: Some(0.005), divergence: None };
+    let fine = wasserflow::flows::EvalOptions { step: Some(0.005), divergence: None, adaptive: None };
     let x = Toy::EightGaussians.sample::<f64>(200, &mut Rng::seed(9)).unwrap();
     let back = model.invert(&model.transport(&x, fine).unwrap(), fine).unwrap();
     let err = back.sub(&x).unwrap().to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);

@@ -112,6 +112,29 @@ impl<T: Float> Block<T> {
         };
         Ok(Cnf { field: self.cnf.field.clone(), grid, solver: self.cnf.solver, divergence: self.cnf.divergence })
     }
+
+    /// Integrates `dx/dt = v(x, t)` from `t0` to `t1` with adaptive Dopri5, untracked.
+    fn integrate_adaptive(&self, x: &Tensor<T>, t0: f64, t1: f64, (rtol, atol): (f64, f64)) -> Result<Tensor<T>> {
+        let (y, _) = crate::ode::integrate_dopri5(
+            |t, s: &Vec<Tensor<T>>| Ok(vec![crate::nn::VelocityField::eval(&self.cnf.field, &self.store, &s[0], t)?]),
+            vec![x.clone()],
+            t0,
+            t1,
+            &crate::ode::AdaptiveOptions::with_tol(rtol, atol),
+        )?;
+        Ok(y.into_iter().next().expect("one part in, one part out"))
+    }
+
+    /// The block's map `x(0) ↦ x(T_n)`, or its inverse with `reverse`.
+    fn map(&self, x: &Tensor<T>, reverse: bool, opts: EvalOptions) -> Result<Tensor<T>> {
+        let t_end = self.spec.t_end();
+        match (opts.adaptive, reverse) {
+            (Some(tol), false) => self.integrate_adaptive(x, 0.0, t_end, tol),
+            (Some(tol), true) => self.integrate_adaptive(x, t_end, 0.0, tol),
+            (None, false) => self.cnf_with_step(opts.step)?.transport(&self.store, x),
+            (None, true) => self.cnf_with_step(opts.step)?.invert(&self.store, x),
+        }
+    }
 }
 
 /// A flow of blocks applied in order from data to noise.
@@ -127,6 +150,24 @@ pub struct EvalOptions {
     pub step: Option<f64>,
     /// Override of the divergence (e.g. exact at evaluation, Hutchinson in training).
     pub divergence: Option<Divergence>,
+    /// `Some((rtol, atol))`: integrate with adaptive Dormand–Prince 5(4) at
+    /// these tolerances instead of the fixed grid, for [`BlockFlow::transport`],
+    /// [`BlockFlow::invert`], [`BlockFlow::sample`] and [`BlockFlow::trajectories`]
+    /// (which then integrates adaptively between the grid points it reports).
+    /// [`BlockFlow::log_prob`] ignores it and stays on the fixed grid: its
+    /// divergence is recorded on a tape, which the adaptive solver does not use.
+    pub adaptive: Option<(f64, f64)>,
+}
+
+impl EvalOptions {
+    /// The blocks' grids refined to solver step `h`.
+    pub fn with_step(h: f64) -> Self {
+        EvalOptions { step: Some(h), ..Self::default() }
+    }
+    /// Adaptive Dopri5 with tolerances `rtol`, `atol` where it applies (see [`EvalOptions::adaptive`]).
+    pub fn dopri5(rtol: f64, atol: f64) -> Self {
+        EvalOptions { adaptive: Some((rtol, atol)), ..Self::default() }
+    }
 }
 
 impl<T: Float> BlockFlow<T> {
@@ -167,7 +208,7 @@ impl<T: Float> BlockFlow<T> {
         self.check_points(x)?;
         let mut y = x.clone();
         for block in &self.blocks[range] {
-            y = block.cnf_with_step(opts.step)?.transport(&block.store, &y)?;
+            y = block.map(&y, false, opts)?;
         }
         Ok(y)
     }
@@ -182,7 +223,7 @@ impl<T: Float> BlockFlow<T> {
         self.check_points(z)?;
         let mut y = z.clone();
         for block in self.blocks.iter().rev() {
-            y = block.cnf_with_step(opts.step)?.invert(&block.store, &y)?;
+            y = block.map(&y, true, opts)?;
         }
         Ok(y)
     }
@@ -194,7 +235,8 @@ impl<T: Float> BlockFlow<T> {
     }
 
     /// `log p(x)` per row, through all blocks, in chunks of `chunk` rows.
-    /// Hutchinson directions are drawn from `rng` per block and chunk.
+    /// Hutchinson directions are drawn from `rng` per block and chunk. Always
+    /// on each block's fixed grid (refined by `opts.step`); `opts.adaptive` is ignored.
     pub fn log_prob(&self, x: &Tensor<T>, chunk: usize, rng: &mut Rng, opts: EvalOptions) -> Result<Vec<f64>> {
         self.check_points(x)?;
         let cnfs: Vec<Cnf<Field>> = self
@@ -242,7 +284,9 @@ impl<T: Float> BlockFlow<T> {
     /// The states of `x` at every grid point of every block: `result[n][k]`
     /// is the state at the `k`-th grid point of block `n` (forward, data →
     /// noise). With `reverse`, `x` is taken as noise and pulled back:
-    /// `result[0]` is then the last block's trajectory, run backward.
+    /// `result[0]` is then the last block's trajectory, run backward. With
+    /// `opts.adaptive` the states at the grid points come from Dopri5 runs
+    /// between neighbouring points.
     pub fn trajectories(&self, x: &Tensor<T>, reverse: bool, opts: EvalOptions) -> Result<Vec<Vec<Tensor<T>>>> {
         self.check_points(x)?;
         let mut y = x.clone();
@@ -252,14 +296,29 @@ impl<T: Float> BlockFlow<T> {
         for block in order {
             let cnf = block.cnf_with_step(opts.step)?;
             let grid: Vec<f64> = if reverse { cnf.grid.iter().rev().copied().collect() } else { cnf.grid.clone() };
-            let traj = fixed::trajectory_on_grid(
-                |t, s: &Tensor<T>| crate::nn::VelocityField::eval(&cnf.field, &block.store, s, t),
-                y.clone(),
-                &grid,
-                cnf.solver,
-            )?;
-            y = traj.0.states.last().expect("a trajectory has states").clone();
-            out.push(traj.0.states);
+            let states = match opts.adaptive {
+                Some(tol) => {
+                    let mut states = Vec::with_capacity(grid.len());
+                    states.push(y.clone());
+                    for w in grid.windows(2) {
+                        let next = block.integrate_adaptive(states.last().expect("non-empty"), w[0], w[1], tol)?;
+                        states.push(next);
+                    }
+                    states
+                }
+                None => {
+                    fixed::trajectory_on_grid(
+                        |t, s: &Tensor<T>| crate::nn::VelocityField::eval(&cnf.field, &block.store, s, t),
+                        y.clone(),
+                        &grid,
+                        cnf.solver,
+                    )?
+                    .0
+                    .states
+                }
+            };
+            y = states.last().expect("a trajectory has states").clone();
+            out.push(states);
         }
         Ok(out)
     }

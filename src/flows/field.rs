@@ -89,4 +89,10 @@ impl<T: Float> VelocityField<T> for Field {
             Field::ConcatSquash(f) => f.eval(store, x, t),
         }
     }
+    fn forward_rows<'t>(&self, p: &Params<'t, T>, x: Var<'t, T>, t: Var<'t, T>) -> Result<Var<'t, T>> {
+        match self {
+            Field::TimeMlp(f) => f.forward_rows(p, x, t),
+            Field::ConcatSquash(f) => f.forward_rows(p, x, t),
+        }
+    }
 }

@@ -31,6 +31,11 @@ pub trait VelocityField<T: Float> {
 
     /// `v(x, t)` without a tape (sampling, evaluation).
     fn eval(&self, store: &ParamStore<T>, x: &Tensor<T>, t: f64) -> Result<Tensor<T>>;
+
+    /// `v(xᵢ, tᵢ)` with each row at its own time, `t` of shape `[batch, 1]`,
+    /// recorded on a tape and differentiable in `x`, `t` and the parameters.
+    /// Flow matching regresses the field at pairs that each have their own time.
+    fn forward_rows<'t>(&self, p: &Params<'t, T>, x: Var<'t, T>, t: Var<'t, T>) -> Result<Var<'t, T>>;
 }
 
 fn check_batch<T: Float>(x: &Tensor<T>, d: usize) -> Result<()> {
@@ -38,6 +43,15 @@ fn check_batch<T: Float>(x: &Tensor<T>, d: usize) -> Result<()> {
         [_, c] if *c == d => Ok(()),
         _ => shape_err!("velocity field on ℝ^{d} expects points of shape [batch, {d}], got {}", x.shape()),
     }
+}
+
+/// Times `t` of shape `[batch, 1]` for points `x` of `[batch, d]`.
+fn check_times<T: Float>(x: &Tensor<T>, t: &Tensor<T>, d: usize) -> Result<()> {
+    check_batch(x, d)?;
+    if t.dims() != [x.dims()[0], 1] {
+        shape_err!("per-row times for {} points must have shape [{}, 1], got {}", x.dims()[0], x.dims()[0], t.shape());
+    }
+    Ok(())
 }
 
 /// `(batch, k)` for points `x` of `[batch, d]` and `k` tangent directions
@@ -140,6 +154,20 @@ impl<T: Float> VelocityField<T> for TimeMlp {
         for l in &self.mlp.layers[1..] {
             z = z.bias_act(&bias, self.mlp.act)?.matmul(store.get(l.w))?;
             bias = store.get(l.b).clone();
+        }
+        z.bias_act(&bias, Activation::Identity)
+    }
+
+    fn forward_rows<'t>(&self, p: &Params<'t, T>, x: Var<'t, T>, t: Var<'t, T>) -> Result<Var<'t, T>> {
+        check_times(&x.value(), &t.value(), self.dim)?;
+        // With a time per row the time column cannot fold into a bias; `[x, t]`
+        // is then the first layer's own input and `[x, t]·W` one GEMM (k = d+1).
+        let l0 = &self.mlp.layers[0];
+        let mut z = Var::concat(&[x, t], 1)?.matmul(&p.var(l0.w))?;
+        let mut bias = p.var(l0.b);
+        for l in &self.mlp.layers[1..] {
+            z = z.bias_act(&bias, self.mlp.act)?.matmul(&p.var(l.w))?;
+            bias = p.var(l.b);
         }
         z.bias_act(&bias, Activation::Identity)
     }
@@ -277,6 +305,21 @@ impl<T: Float> VelocityField<T> for ConcatSquashMlp {
             }
             let (g, s) = l.eval_time_terms(store, t)?;
             h = l.layer.eval(store, &h)?.mul(&g)?.add(&s)?;
+        }
+        Ok(h)
+    }
+
+    fn forward_rows<'t>(&self, p: &Params<'t, T>, x: Var<'t, T>, t: Var<'t, T>) -> Result<Var<'t, T>> {
+        check_times(&x.value(), &t.value(), self.dim)?;
+        let mut h = x;
+        for (i, l) in self.layers.iter().enumerate() {
+            if i > 0 {
+                h = h.act(self.act)?;
+            }
+            // Gate and shift per row: `σ(t·g_w + g_b)` and `t·h_w`, `[batch, out]` each.
+            let gate = t.matmul(&p.var(l.gate.w))?.bias_act(&p.var(l.gate.b), Activation::Sigmoid)?;
+            let shift = t.matmul(&p.var(l.hyper_bias))?;
+            h = l.layer.forward(p, h)?.mul(&gate)?.add(&shift)?;
         }
         Ok(h)
     }
