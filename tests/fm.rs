@@ -430,7 +430,7 @@ fn data_parallel_matching_gradients_are_the_whole_batch_ones() {
 #[test]
 fn training_reports_bad_data_with_the_iteration() {
     let cfg = FmConfig { hidden: vec![8], batch: 16, iterations: 5, ..FmConfig::reference(2) };
-    let wrong_shape = train_fm::<f32>(&cfg, |n, rng| Tensor::randn([n, 3], rng), |_| {});
+    let wrong_shape = train_fm::<f32>(&cfg, |n, rng| Tensor::randn([n, 3], rng), |_, _| Ok(()));
     assert!(matches!(wrong_shape, Err(Error::Shape(_))));
     let mut calls = 0;
     let nan = train_fm::<f32>(
@@ -443,13 +443,13 @@ fn training_reports_bad_data_with_the_iteration() {
                 Tensor::randn([n, 2], rng)
             }
         },
-        |_| {},
+        |_, _| Ok(()),
     );
     match nan {
         Err(Error::NonFinite(m)) => assert!(m.contains("iteration 2"), "{m}"),
         _ => panic!("a NaN batch must stop training"),
     }
-    let ok = train_fm::<f32>(&cfg, |n, rng| Tensor::randn([n, 2], rng), |_| {}).unwrap();
+    let ok = train_fm::<f32>(&cfg, |n, rng| Tensor::randn([n, 2], rng), |_, _| Ok(())).unwrap();
     assert_eq!(ok.len(), 1);
 }
 

@@ -15,6 +15,7 @@ use super::{TrainArgs, evaluate, figures};
 use crate::density::{Backprop, Divergence};
 use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, ReparamConfig, StepSchedule};
 use crate::flows::{Block, BlockFlow, BlockSpec, CnfConfig, FieldKind, train_cnf};
+use crate::flows::{FmConfig, Interpolant, LfmConfig, MatchingReport, PushSolver, TimeSampler, train_fm, train_lfm};
 use crate::flows::jko::{refine_jko, train_jko};
 use crate::io::checkpoint::load_flow;
 use crate::io::checkpoint::{block_file_name, save_block};
@@ -126,6 +127,13 @@ fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Re
             train_cnf_run(s, data, run)
         }
         "jko" => train_jko_run(s, data, run, resume),
+        "fm" => {
+            if resume {
+                invalid_arg!("--resume continues progressive trainers (jko, lfm) from their last block; fm trains one block");
+            }
+            train_fm_run(s, data, run)
+        }
+        "lfm" => train_lfm_run(s, data, run, resume),
         other => invalid_arg!("unknown method '{other}' (expected cnf, fm, lfm or jko)"),
     }
 }
@@ -372,4 +380,156 @@ fn train_jko_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
         e => e,
     })?;
     Ok(outcome.flow)
+}
+
+/// The time distribution named by the settings: `uniform` or `beta:<a>,<b>`.
+fn time_sampler(s: &Settings) -> Result<TimeSampler> {
+    let name = setting!(s, time_dist);
+    if name == "uniform" {
+        return Ok(TimeSampler::Uniform);
+    }
+    let parsed = name.strip_prefix("beta:").and_then(|ab| {
+        let (a, b) = ab.split_once(',')?;
+        Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+    });
+    match parsed {
+        Some((alpha, beta)) => {
+            let t = TimeSampler::Beta { alpha, beta };
+            t.validate()?;
+            Ok(t)
+        }
+        None => invalid_arg!("unknown time distribution '{name}' (expected uniform or beta:<a>,<b>)"),
+    }
+}
+
+fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
+    let interpolant = match setting!(s, interpolant).as_str() {
+        "trig" | "trigonometric" => Interpolant::Trigonometric,
+        name => Interpolant::from_name(name)?,
+    };
+    Ok(FmConfig {
+        dim,
+        field: FieldKind::from_name(&setting!(s, field))?,
+        hidden: setting!(s, hidden),
+        act: activation(s)?,
+        interpolant,
+        time: time_sampler(s)?,
+        batch: setting!(s, batch),
+        lr: setting!(s, lr),
+        iterations: setting!(s, iterations),
+        seed: setting!(s, seed),
+        step_size: setting!(s, step_size),
+        solver: tableau::by_name(&setting!(s, solver))?,
+        divergence: Divergence::from_name(&setting!(s, divergence))?,
+    })
+}
+
+fn train_fm_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<BlockFlow<f32>> {
+    let cfg = fm_config(s, data.train.dims()[1])?;
+    let meta = run_meta(s, data);
+    let ckpt = run.checkpoints().join(block_file_name(1));
+    let every = setting!(s, checkpoint_every);
+    let log_every = (cfg.iterations / 500).max(1);
+    let progress = Progress::new(cfg.iterations, "fm");
+    let started = Instant::now();
+    let mut saved_at = None;
+    let result = train_fm::<f32>(
+        &cfg,
+        |n, rng| minibatch(&data.train, n, rng),
+        |r: &MatchingReport, block: &Block<f32>| {
+            progress.update(r.iteration + 1, r.loss);
+            if r.iteration % log_every == 0 || r.iteration + 1 == cfg.iterations {
+                let elapsed = started.elapsed().as_secs_f64();
+                run.record(json!({"kind": "iteration", "block": 1, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
+            }
+            if (every > 0 && (r.iteration + 1) % every == 0) || r.iteration + 1 == cfg.iterations {
+                save_block(&ckpt, 1, block, &with_state(&meta, json!({"iteration": r.iteration + 1})))?;
+                run.flush_metrics()?;
+                saved_at = Some(r.iteration + 1);
+            }
+            Ok(())
+        },
+    );
+    progress.finish();
+    run.flush_metrics()?;
+    let flow = result.map_err(|e| keep_last_good(e, &ckpt, saved_at))?;
+    run.record(json!({"kind": "block", "block": 1, "iterations": cfg.iterations, "train_s": started.elapsed().as_secs_f64()}));
+    run.flush_metrics()?;
+    Ok(flow)
+}
+
+fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
+    let block = fm_config(s, data.train.dims()[1])?;
+    let iterations = block.iterations;
+    let (h0, rho) = (setting!(s, h0), setting!(s, rho));
+    let cfg = LfmConfig {
+        block,
+        blocks: setting!(s, blocks),
+        schedule: crate::flows::StepSchedule::Geometric { h0, rho },
+        final_free_block: setting!(s, final_free_block),
+        warm_start: setting!(s, warm_start),
+        push: PushSolver::Dopri5 { rtol: 1e-5, atol: 1e-5 },
+    };
+    let dir = run.checkpoints();
+    let existing = if resume && !crate::io::checkpoint::block_files(&dir)?.is_empty() {
+        let (flow, infos) = load_flow::<f32>(&dir)?;
+        super::run_dir::check_blocks_fit(s, &infos, &dir)?;
+        println!("resuming after block {}", flow.len());
+        run.truncate_metrics(flow.len(), 0)?;
+        Some(flow)
+    } else {
+        None
+    };
+    let meta = run_meta(s, data);
+    let log_every = (iterations / 100).max(1);
+    let started = Instant::now();
+    let run = std::cell::RefCell::new(run);
+    let progress: std::cell::RefCell<Option<Progress>> = std::cell::RefCell::new(None);
+    let result = train_lfm::<f32>(
+        &cfg,
+        &data.train,
+        existing,
+        |r: &MatchingReport| {
+            let mut p = progress.borrow_mut();
+            if r.iteration == 0 {
+                if let Some(old) = p.take() {
+                    old.finish();
+                }
+                *p = Some(Progress::new(iterations, &format!("block {}", r.block)));
+            }
+            if let Some(bar) = p.as_ref() {
+                bar.update(r.iteration + 1, r.loss);
+            }
+            if r.iteration % log_every == 0 {
+                let elapsed = started.elapsed().as_secs_f64();
+                run.borrow_mut().record(json!({"kind": "iteration", "block": r.block, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
+            }
+        },
+        |flow: &BlockFlow<f32>, r| {
+            if let Some(old) = progress.borrow_mut().take() {
+                old.finish();
+            }
+            let record = json!({
+                "kind": "block", "block": r.block, "h": r.h, "loss": r.loss, "w2_moved": r.w2_moved,
+                "train_s": r.train_seconds, "push_s": r.push_seconds,
+            });
+            let path = dir.join(block_file_name(r.block));
+            save_block(&path, r.block, flow.blocks.last().expect("a finished block"), &with_state(&meta, record.clone()))?;
+            println!("block {}: h {:?}, loss {:.4}, W2 moved {:.4}, {:.1} s", r.block, r.h, r.loss, r.w2_moved, r.train_seconds + r.push_seconds);
+            let mut run = run.borrow_mut();
+            run.record(record);
+            run.flush_metrics()
+        },
+    );
+    if let Some(old) = progress.borrow_mut().take() {
+        old.finish();
+    }
+    run.borrow_mut().flush_metrics()?;
+    let out = result.map_err(|e| match e {
+        Error::NonFinite(m) => {
+            Error::NonFinite(format!("{m}; the finished blocks' checkpoints are kept in {} (continue with --resume)", dir.display()))
+        }
+        e => e,
+    })?;
+    Ok(out.flow)
 }

@@ -6,16 +6,15 @@
 //! with the place they were found: a damaged or unexpected file is an error
 //! that names it, never a panic or a silently wrong tensor.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
 
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use memmap2::Mmap;
 
 use crate::tensor::{DType, Float, Tensor};
-use crate::{Error, Result, invalid_arg};
+use crate::{Error, Result};
 
 fn format_err(path: &Path, message: impl Into<String>) -> Error {
     Error::Format { path: path.to_path_buf(), message: message.into() }

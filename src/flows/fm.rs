@@ -338,12 +338,13 @@ pub(crate) fn at_iteration(e: Error, what: &str, iteration: usize) -> Error {
 
 /// Trains a flow-matching model on minibatches from `sample(n, rng)`: each
 /// iteration draws `x0` from `sample`, `x1 ~ N(0, I)` independently and one
-/// time per pair. `on_iteration` sees every iteration's report. A non-finite
+/// time per pair. `on_iteration` sees every iteration's report and the block
+/// after its update (to checkpoint it); an error it returns stops training. A non-finite
 /// loss stops training with an error naming the iteration.
 pub fn train_fm<T: Float>(
     cfg: &FmConfig,
     mut sample: impl FnMut(usize, &mut Rng) -> Result<Tensor<T>>,
-    mut on_iteration: impl FnMut(&MatchingReport),
+    mut on_iteration: impl FnMut(&MatchingReport, &Block<T>) -> Result<()>,
 ) -> Result<BlockFlow<T>> {
     cfg.validate()?;
     let mut rng = Rng::seed(cfg.seed);
@@ -357,7 +358,7 @@ pub fn train_fm<T: Float>(
         }
         let x1 = standard_normal(cfg.batch, cfg.dim, &mut rng)?;
         let loss = trainer.step(&x0, &x1, &mut rng).map_err(|e| at_iteration(e, "", iteration))?;
-        on_iteration(&MatchingReport { block: 1, iteration, loss });
+        on_iteration(&MatchingReport { block: 1, iteration, loss }, &trainer.block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);
     flow.push(trainer.into_block())?;

@@ -5,10 +5,7 @@
 //! Coordinates are pixels as `f64`, x to the right and y down; pixel (i, j)
 //! covers [i, i+1) × [j, j+1), so its centre is (i + 0.5, j + 0.5).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::font;
 use crate::{Error, Result, invalid_arg};
