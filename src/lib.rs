@@ -12,6 +12,7 @@ pub mod density;
 mod error;
 pub mod flows;
 pub mod io;
+pub mod metrics;
 pub mod nn;
 pub mod ode;
 pub mod optim;
