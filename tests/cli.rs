@@ -132,8 +132,14 @@ fn train_sample_eval_plot_round() {
 
     let o = wasserflow(&["eval", "run", "--json", "--seed", "3"], &dir);
     assert!(o.status.success(), "eval failed: {}", stderr(&o));
-    let report: Value = serde_json::from_slice(&o.stdout).expect("eval --json prints one JSON object");
-    insta::assert_json_snapshot!("eval_json_tiny_model", rounded(&report));
+    let mut report: Value = serde_json::from_slice(&o.stdout).expect("eval --json prints one JSON object");
+    // Round-trip errors are rounding noise, different on every instruction set: bound them instead.
+    for k in ["mean", "max"] {
+        let e = report["inversion_error"][k].as_f64().unwrap();
+        assert!((0.0..1e-4).contains(&e), "inversion error {k} = {e}");
+        report["inversion_error"][k] = Value::String("< 1e-4".into());
+    }
+    insta::assert_snapshot!("eval_json_tiny_model", serde_json::to_string_pretty(&rounded(&report)).unwrap());
 
     let o = wasserflow(&["sample", "run", "-n", "50", "--out", "s.csv"], &dir);
     assert!(o.status.success(), "sample failed: {}", stderr(&o));
@@ -186,7 +192,11 @@ fn non_finite_data_is_refused() {
     let dir = scratch("nan");
     let mut text = String::new();
     for i in 0..300 {
-        text.push_str(&format!("{},{}\n", i as f64 * 0.01, if i == 17 { "nan".into() } else { (i as f64).sin().to_string() }));
+        text.push_str(&format!(
+            "{},{}\n",
+            i as f64 * 0.01,
+            if i == 17 { "nan".into() } else { (i as f64).sin().to_string() }
+        ));
     }
     std::fs::write(dir.join("nan.csv"), text).unwrap();
     fails_with(&train_tiny(&dir, "r", &["--data", "nan.csv"]), "nan.csv", &dir);
@@ -218,8 +228,11 @@ fn a_checkpoint_of_another_model_is_refused() {
     let dir = scratch("other");
     assert!(train_tiny(&dir, "small", &[]).status.success());
     assert!(train_tiny(&dir, "wide", &["--hidden", "16,16"]).status.success());
-    std::fs::copy(dir.join("small/checkpoints/block-0001.safetensors"), dir.join("wide/checkpoints/block-0001.safetensors"))
-        .unwrap();
+    std::fs::copy(
+        dir.join("small/checkpoints/block-0001.safetensors"),
+        dir.join("wide/checkpoints/block-0001.safetensors"),
+    )
+    .unwrap();
     fails_with(&wasserflow(&["eval", "wide"], &dir), "another model", &dir);
 
     // A safetensors file that is not a wasserflow checkpoint, and a truncated one.

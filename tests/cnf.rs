@@ -153,10 +153,14 @@ fn model_density_integrates_to_one() {
 fn inversion_of_a_trained_field_is_accurate_at_fine_steps() {
     let cfg = CnfConfig { hidden: vec![32, 32], batch: 256, iterations: 40, lr: 1e-2, ..CnfConfig::reference(2) };
     let mut losses = Vec::new();
-    let model = train_cnf::<f64>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |r, _| {
-        losses.push(r.loss);
-        Ok(())
-    })
+    let model = train_cnf::<f64>(
+        &cfg,
+        |n, rng| Toy::EightGaussians.sample(n, rng),
+        |r, _| {
+            losses.push(r.loss);
+            Ok(())
+        },
+    )
     .unwrap();
     assert!(losses[losses.len() - 1] < losses[0] - 0.3, "training made no progress: {losses:?}");
     let fine = wasserflow::flows::EvalOptions { step: Some(0.005), divergence: None, adaptive: None };

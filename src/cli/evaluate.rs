@@ -41,7 +41,13 @@ fn standardized(x: &Tensor<f32>, st: &Option<Standardizer>) -> Result<Tensor<f32
 }
 
 /// Samples from the flow, in the data's units.
-pub fn draw_samples(flow: &BlockFlow<f32>, n: usize, st: &Option<Standardizer>, opts: EvalOptions, rng: &mut Rng) -> Result<Tensor<f32>> {
+pub fn draw_samples(
+    flow: &BlockFlow<f32>,
+    n: usize,
+    st: &Option<Standardizer>,
+    opts: EvalOptions,
+    rng: &mut Rng,
+) -> Result<Tensor<f32>> {
     let z = flow.sample(n, rng, opts)?;
     match st {
         Some(st) => st.invert(&z),
@@ -108,15 +114,33 @@ pub fn evaluate(
 pub fn summary(r: &Value) -> String {
     let f = |v: &Value| v.as_f64().map_or("n/a".to_owned(), |x| format!("{x:.4}"));
     let mut lines = vec![
-        format!("test NLL        {} nats ({} bits/dim) on {} points", f(&r["nll_nats"]), f(&r["bits_per_dim"]), r["n_test"]),
-        format!("MMD²            {} (Gaussian kernel, {})", f(&r["mmd2"]["value"]), r["mmd2"]["rule"].as_str().unwrap_or("")),
+        format!(
+            "test NLL        {} nats ({} bits/dim) on {} points",
+            f(&r["nll_nats"]),
+            f(&r["bits_per_dim"]),
+            r["n_test"]
+        ),
+        format!(
+            "MMD²            {} (Gaussian kernel, {})",
+            f(&r["mmd2"]["value"]),
+            r["mmd2"]["rule"].as_str().unwrap_or("")
+        ),
         format!("energy distance {}", f(&r["energy_distance"]["value"])),
         format!("W2              {} ({})", f(&r["w2"]["value"]), r["w2"]["method"].as_str().unwrap_or("")),
     ];
     if !r["kl_true_model"].is_null() {
-        lines.push(format!("KL(p_data‖model) {} ± {}", f(&r["kl_true_model"]["value"]), f(&r["kl_true_model"]["std_error"])));
+        lines.push(format!(
+            "KL(p_data‖model) {} ± {}",
+            f(&r["kl_true_model"]["value"]),
+            f(&r["kl_true_model"]["std_error"])
+        ));
     }
-    lines.push(format!("inversion error {} mean, {} max", f(&r["inversion_error"]["mean"]), f(&r["inversion_error"]["max"])));
+    let e = |v: &Value| v.as_f64().map_or("n/a".to_owned(), |x| format!("{x:.2e}"));
+    lines.push(format!(
+        "inversion error {} mean, {} max",
+        e(&r["inversion_error"]["mean"]),
+        e(&r["inversion_error"]["max"])
+    ));
     lines.join("\n")
 }
 

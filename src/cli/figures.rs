@@ -52,7 +52,14 @@ pub fn draw_all(run: &RunDir, s: &Settings, flow: &BlockFlow<f32>, data: &RunDat
         let (data_pts, sample_pts) = (pairs(&reference)?, pairs(&samples)?);
         let extent = Extent::around(&[&data_pts])?;
         let path = dir.join("samples.png");
-        samples_beside_data(&path, &data_pts, &sample_pts, extent, ["data", &format!("{method} samples")], Style::Histogram { bins: 160 })?;
+        samples_beside_data(
+            &path,
+            &data_pts,
+            &sample_pts,
+            extent,
+            ["data", &format!("{method} samples")],
+            Style::Histogram { bins: 160 },
+        )?;
         written.push(path);
 
         let grid = grid_points(DENSITY_GRID, DENSITY_GRID, extent);
@@ -114,8 +121,10 @@ fn draw_trajectories(
     let mut written = Vec::new();
     for (name, start, reverse) in [("trajectories_forward.png", &x, false), ("trajectories_reverse.png", &z, true)] {
         let per_block = flow.trajectories(start, reverse, opts)?;
-        let snapshots: Vec<Vec<Vec<[f64; 2]>>> =
-            per_block.iter().map(|states| states.iter().map(pairs).collect::<Result<Vec<_>>>()).collect::<Result<_>>()?;
+        let snapshots: Vec<Vec<Vec<[f64; 2]>>> = per_block
+            .iter()
+            .map(|states| states.iter().map(pairs).collect::<Result<Vec<_>>>())
+            .collect::<Result<_>>()?;
         let all: Vec<[f64; 2]> = snapshots.iter().flatten().flatten().copied().collect();
         let extent = Extent::around(&[&all])?;
         let n = flow.len();

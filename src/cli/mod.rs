@@ -36,7 +36,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a flow and write its run directory: config, checkpoints, metrics, figures.
-    Train(TrainArgs),
+    #[command(args_override_self = true)]
+    Train(Box<TrainArgs>),
     /// Draw samples from a trained flow into a .npy or .csv file.
     Sample(SampleArgs),
     /// Evaluate a trained flow: test NLL, MMD, energy distance, W2, KL, inversion error.
@@ -137,7 +138,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             .map_err(|e| Error::InvalidArgument(format!("cannot start {n} threads: {e}")))?;
     }
     match cli.command {
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
         Command::Sample(a) => sample::sample(a),
         Command::Eval(a) => evaluate::eval_command(a),
         Command::Plot(a) => figures::plot_command(a),

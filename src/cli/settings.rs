@@ -221,7 +221,9 @@ impl Settings {
         Ok(match method {
             "cnf" => Settings { solver: Some("rk4_38".into()), checkpoint_every: Some(200), ..common },
             // The flow-matching reference: evaluation grid RK4 (3/8 rule) step 0.05.
-            "fm" => Settings { solver: Some("rk4_38".into()), step_size: Some(0.05), checkpoint_every: Some(200), ..common },
+            "fm" => {
+                Settings { solver: Some("rk4_38".into()), step_size: Some(0.05), checkpoint_every: Some(200), ..common }
+            }
             // JKO-iFlow's paper setting for its 2-D examples.
             "jko" => Settings {
                 hidden: Some(vec![128, 128, 128]),
@@ -248,9 +250,7 @@ impl Settings {
                 ..common
             },
             other => {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown method '{other}' (expected cnf, fm, lfm or jko)"
-                )));
+                return Err(Error::InvalidArgument(format!("unknown method '{other}' (expected cnf, fm, lfm or jko)")));
             }
         })
     }

@@ -14,9 +14,9 @@ use super::settings::Settings;
 use super::{TrainArgs, evaluate, figures};
 use crate::density::{Backprop, Divergence};
 use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, ReparamConfig, StepSchedule};
+use crate::flows::jko::{refine_jko, train_jko};
 use crate::flows::{Block, BlockFlow, BlockSpec, CnfConfig, FieldKind, train_cnf};
 use crate::flows::{FmConfig, Interpolant, LfmConfig, MatchingReport, PushSolver, TimeSampler, train_fm, train_lfm};
-use crate::flows::jko::{refine_jko, train_jko};
 use crate::io::checkpoint::load_flow;
 use crate::io::checkpoint::{block_file_name, save_block};
 use crate::nn::Activation;
@@ -77,7 +77,7 @@ fn validate(s: &Settings) -> Result<()> {
         ("eval-n", setting!(s, eval_n) as f64),
     ];
     for (name, v) in positive {
-        if !(v > 0.0) {
+        if v.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             invalid_arg!("--{name} must be positive (got {v})");
         }
     }
@@ -122,14 +122,18 @@ fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Re
     match method.as_str() {
         "cnf" => {
             if resume {
-                invalid_arg!("--resume continues progressive trainers (jko, lfm) from their last block; cnf trains one block");
+                invalid_arg!(
+                    "--resume continues progressive trainers (jko, lfm) from their last block; cnf trains one block"
+                );
             }
             train_cnf_run(s, data, run)
         }
         "jko" => train_jko_run(s, data, run, resume),
         "fm" => {
             if resume {
-                invalid_arg!("--resume continues progressive trainers (jko, lfm) from their last block; fm trains one block");
+                invalid_arg!(
+                    "--resume continues progressive trainers (jko, lfm) from their last block; fm trains one block"
+                );
             }
             train_fm_run(s, data, run)
         }
@@ -176,34 +180,54 @@ fn train_cnf_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<Block
         iterations: setting!(s, iterations),
         seed: setting!(s, seed),
     };
+    single_block_run("cnf", s, data, run, |on_iteration| {
+        train_cnf::<f32>(
+            &cfg,
+            |n, rng| minibatch(&data.train, n, rng),
+            |r, block| on_iteration(r.iteration, r.loss, block),
+        )
+    })
+}
+
+/// Progress, metrics and periodic checkpoints of a single-block trainer.
+/// `train` runs the trainer, calling the given callback after every
+/// iteration with `(iteration, loss, block)`.
+fn single_block_run(
+    label: &str,
+    s: &Settings,
+    data: &RunData,
+    run: &mut RunDir,
+    train: impl FnOnce(&mut dyn FnMut(usize, f64, &Block<f32>) -> Result<()>) -> Result<BlockFlow<f32>>,
+) -> Result<BlockFlow<f32>> {
+    let iterations = setting!(s, iterations);
     let meta = run_meta(s, data);
     let ckpt = run.checkpoints().join(block_file_name(1));
     let every = setting!(s, checkpoint_every);
-    let log_every = (cfg.iterations / 500).max(1);
-    let progress = Progress::new(cfg.iterations, "cnf");
+    let log_every = (iterations / 500).max(1);
+    let progress = Progress::new(iterations, label);
     let started = Instant::now();
     let mut saved_at = None;
-    let result = train_cnf::<f32>(
-        &cfg,
-        |n, rng| minibatch(&data.train, n, rng),
-        |r, block: &Block<f32>| {
-            progress.update(r.iteration + 1, r.loss);
-            if r.iteration % log_every == 0 || r.iteration + 1 == cfg.iterations {
-                let elapsed = started.elapsed().as_secs_f64();
-                run.record(json!({"kind": "iteration", "block": 1, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
-            }
-            if (every > 0 && (r.iteration + 1) % every == 0) || r.iteration + 1 == cfg.iterations {
-                save_block(&ckpt, 1, block, &with_state(&meta, json!({"iteration": r.iteration + 1})))?;
-                run.flush_metrics()?;
-                saved_at = Some(r.iteration + 1);
-            }
-            Ok(())
-        },
-    );
+    let result = train(&mut |iteration, loss, block| {
+        progress.update(iteration + 1, loss);
+        let last = iteration + 1 == iterations;
+        if iteration.is_multiple_of(log_every) || last {
+            let elapsed = started.elapsed().as_secs_f64();
+            run.record(
+                json!({"kind": "iteration", "block": 1, "iteration": iteration, "loss": loss, "elapsed_s": elapsed}),
+            );
+        }
+        if (every > 0 && (iteration + 1).is_multiple_of(every)) || last {
+            save_block(&ckpt, 1, block, &with_state(&meta, json!({"iteration": iteration + 1})))?;
+            run.flush_metrics()?;
+            saved_at = Some(iteration + 1);
+        }
+        Ok(())
+    });
     progress.finish();
     run.flush_metrics()?;
     let flow = result.map_err(|e| keep_last_good(e, &ckpt, saved_at))?;
-    run.record(json!({"kind": "block", "block": 1, "iterations": cfg.iterations, "train_s": started.elapsed().as_secs_f64()}));
+    let train_s = started.elapsed().as_secs_f64();
+    run.record(json!({"kind": "block", "block": 1, "iterations": iterations, "train_s": train_s}));
     run.flush_metrics()?;
     Ok(flow)
 }
@@ -306,7 +330,7 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         if let Some(p) = &self.progress {
             p.update(iteration + 1, terms.total);
         }
-        if iteration % self.log_every == 0 {
+        if iteration.is_multiple_of(self.log_every) {
             self.run.record(json!({
                 "kind": "iteration", "phase": self.phase, "block": block, "iteration": iteration,
                 "loss": terms.total, "potential": terms.potential, "divergence": terms.divergence,
@@ -426,36 +450,13 @@ fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
 
 fn train_fm_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<BlockFlow<f32>> {
     let cfg = fm_config(s, data.train.dims()[1])?;
-    let meta = run_meta(s, data);
-    let ckpt = run.checkpoints().join(block_file_name(1));
-    let every = setting!(s, checkpoint_every);
-    let log_every = (cfg.iterations / 500).max(1);
-    let progress = Progress::new(cfg.iterations, "fm");
-    let started = Instant::now();
-    let mut saved_at = None;
-    let result = train_fm::<f32>(
-        &cfg,
-        |n, rng| minibatch(&data.train, n, rng),
-        |r: &MatchingReport, block: &Block<f32>| {
-            progress.update(r.iteration + 1, r.loss);
-            if r.iteration % log_every == 0 || r.iteration + 1 == cfg.iterations {
-                let elapsed = started.elapsed().as_secs_f64();
-                run.record(json!({"kind": "iteration", "block": 1, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
-            }
-            if (every > 0 && (r.iteration + 1) % every == 0) || r.iteration + 1 == cfg.iterations {
-                save_block(&ckpt, 1, block, &with_state(&meta, json!({"iteration": r.iteration + 1})))?;
-                run.flush_metrics()?;
-                saved_at = Some(r.iteration + 1);
-            }
-            Ok(())
-        },
-    );
-    progress.finish();
-    run.flush_metrics()?;
-    let flow = result.map_err(|e| keep_last_good(e, &ckpt, saved_at))?;
-    run.record(json!({"kind": "block", "block": 1, "iterations": cfg.iterations, "train_s": started.elapsed().as_secs_f64()}));
-    run.flush_metrics()?;
-    Ok(flow)
+    single_block_run("fm", s, data, run, |on_iteration| {
+        train_fm::<f32>(
+            &cfg,
+            |n, rng| minibatch(&data.train, n, rng),
+            |r, block| on_iteration(r.iteration, r.loss, block),
+        )
+    })
 }
 
 fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
@@ -500,7 +501,7 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
             if let Some(bar) = p.as_ref() {
                 bar.update(r.iteration + 1, r.loss);
             }
-            if r.iteration % log_every == 0 {
+            if r.iteration.is_multiple_of(log_every) {
                 let elapsed = started.elapsed().as_secs_f64();
                 run.borrow_mut().record(json!({"kind": "iteration", "block": r.block, "iteration": r.iteration, "loss": r.loss, "elapsed_s": elapsed}));
             }
@@ -514,8 +515,20 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
                 "train_s": r.train_seconds, "push_s": r.push_seconds,
             });
             let path = dir.join(block_file_name(r.block));
-            save_block(&path, r.block, flow.blocks.last().expect("a finished block"), &with_state(&meta, record.clone()))?;
-            println!("block {}: h {:?}, loss {:.4}, W2 moved {:.4}, {:.1} s", r.block, r.h, r.loss, r.w2_moved, r.train_seconds + r.push_seconds);
+            save_block(
+                &path,
+                r.block,
+                flow.blocks.last().expect("a finished block"),
+                &with_state(&meta, record.clone()),
+            )?;
+            println!(
+                "block {}: h {:?}, loss {:.4}, W2 moved {:.4}, {:.1} s",
+                r.block,
+                r.h,
+                r.loss,
+                r.w2_moved,
+                r.train_seconds + r.push_seconds
+            );
             let mut run = run.borrow_mut();
             run.record(record);
             run.flush_metrics()
@@ -526,9 +539,10 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
     }
     run.borrow_mut().flush_metrics()?;
     let out = result.map_err(|e| match e {
-        Error::NonFinite(m) => {
-            Error::NonFinite(format!("{m}; the finished blocks' checkpoints are kept in {} (continue with --resume)", dir.display()))
-        }
+        Error::NonFinite(m) => Error::NonFinite(format!(
+            "{m}; the finished blocks' checkpoints are kept in {} (continue with --resume)",
+            dir.display()
+        )),
         e => e,
     })?;
     Ok(out.flow)

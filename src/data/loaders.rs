@@ -230,7 +230,6 @@ pub fn save_npy<T: Float>(path: impl AsRef<Path>, x: &Tensor<T>) -> Result<()> {
     crate::io::write_bytes_atomically(path, &bytes)
 }
 
-
 /// The Python-literal dict of an `.npy` header: string keys; string, boolean
 /// or integer-tuple values (all the format uses for plain arrays).
 mod header_dict {

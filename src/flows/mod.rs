@@ -3,15 +3,15 @@
 pub mod block;
 pub mod cnf;
 pub mod field;
-pub mod jko;
 pub mod fm;
+pub mod jko;
 pub mod lfm;
 pub mod time_sampler;
 
 pub use block::{Block, BlockFlow, BlockSpec, EvalOptions};
 pub use cnf::{CnfConfig, IterationReport, train_cnf};
 pub use field::{Field, FieldKind};
-pub use jko::{BlockReport, JkoConfig, JkoHooks, JkoOutcome, LossTerms, NoHooks, refine_jko, train_jko};
 pub use fm::{FmConfig, FmTrainer, Interpolant, MatchingReport, train_fm};
+pub use jko::{BlockReport, JkoConfig, JkoHooks, JkoOutcome, LossTerms, NoHooks, refine_jko, train_jko};
 pub use lfm::{LfmBlockReport, LfmConfig, LfmRun, PushSolver, StepSchedule, train_lfm};
 pub use time_sampler::TimeSampler;

@@ -46,7 +46,6 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) ->
     Ok(())
 }
 
-
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomically(path, |w| std::io::Write::write_all(w, bytes))

@@ -72,9 +72,11 @@ pub fn spec_to_json(spec: &BlockSpec) -> Value {
 /// Reads a block specification back from [`spec_to_json`]'s form.
 pub fn spec_from_json(v: &Value) -> std::result::Result<BlockSpec, String> {
     let field = |k: &str| v.get(k).ok_or_else(|| format!("the block description has no '{k}'"));
-    let usize_of = |x: &Value, what: &str| x.as_u64().map(|u| u as usize).ok_or_else(|| format!("'{what}' is not a count"));
+    let usize_of =
+        |x: &Value, what: &str| x.as_u64().map(|u| u as usize).ok_or_else(|| format!("'{what}' is not a count"));
     let f64_of = |x: &Value, what: &str| x.as_f64().ok_or_else(|| format!("'{what}' is not a number"));
-    let str_of = |x: &Value, what: &str| x.as_str().map(str::to_owned).ok_or_else(|| format!("'{what}' is not a string"));
+    let str_of =
+        |x: &Value, what: &str| x.as_str().map(str::to_owned).ok_or_else(|| format!("'{what}' is not a string"));
     let dim = usize_of(field("dim")?, "dim")?;
     let kind = FieldKind::from_name(&str_of(field("field")?, "field")?).map_err(|e| e.to_string())?;
     let hidden = field("hidden")?
@@ -130,7 +132,8 @@ pub fn save_block<T: Float>(path: &Path, block: usize, b: &Block<T>, run: &Value
 pub fn load_block<T: Float>(path: &Path) -> Result<(Block<T>, CheckpointInfo)> {
     let file = read_safetensors(path)?;
     let bad = |message: String| Error::Format { path: path.to_path_buf(), message };
-    let text = file.meta(META_KEY).ok_or_else(|| bad("not a wasserflow checkpoint (no 'wasserflow' metadata)".into()))?;
+    let text =
+        file.meta(META_KEY).ok_or_else(|| bad("not a wasserflow checkpoint (no 'wasserflow' metadata)".into()))?;
     let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("checkpoint metadata is not JSON: {e}")))?;
     let version = doc.get("format_version").and_then(Value::as_u64).unwrap_or(0);
     if version != FORMAT_VERSION {

@@ -391,4 +391,3 @@ fn glyphs(text: &str, style: TextStyle) -> font::TextBitmap {
     }
     font::TextBitmap { width: w, height: h, coverage }
 }
-
