@@ -86,9 +86,14 @@ impl Pooled for f64 {
     }
 }
 
-/// A host buffer that returns to its pool when dropped.
+/// A host buffer that returns to its pool when dropped, if it came from the
+/// pool's side: taken from it, or allocated because it had none of that
+/// length. A buffer adopted from a caller's `Vec` is freed instead: such
+/// buffers are made afresh each iteration (minibatches, noise) and never
+/// taken back out, so caching them would only grow the cache.
 pub struct Buffer<T: Pooled> {
     data: Vec<T>,
+    recycle: bool,
 }
 
 impl<T: Pooled> Buffer<T> {
@@ -96,8 +101,8 @@ impl<T: Pooled> Buffer<T> {
     /// buffer keeps old values): the caller overwrites every element.
     pub fn uninit(len: usize) -> Self {
         match T::pool().take(len) {
-            Some(data) => Buffer { data },
-            None => Buffer { data: vec![T::default(); len] },
+            Some(data) => Buffer { data, recycle: true },
+            None => Buffer { data: vec![T::default(); len], recycle: true },
         }
     }
     /// A buffer of `len` copies of `value`.
@@ -112,7 +117,7 @@ impl<T: Pooled> Buffer<T> {
         b
     }
     pub fn from_vec(data: Vec<T>) -> Self {
-        Buffer { data }
+        Buffer { data, recycle: false }
     }
     /// Moves the contents out (the allocation leaves the pool's care).
     pub fn into_vec(mut self) -> Vec<T> {
@@ -129,7 +134,7 @@ impl<T: Pooled> Clone for Buffer<T> {
 impl<T: Pooled> Drop for Buffer<T> {
     fn drop(&mut self) {
         let data = std::mem::take(&mut self.data);
-        if !data.is_empty() {
+        if self.recycle && !data.is_empty() {
             T::pool().give(data);
         }
     }
@@ -160,5 +165,14 @@ mod tests {
         let c = Buffer::<f64>::uninit(n);
         assert_eq!(c.as_ptr(), p);
         assert_eq!(c.len(), n);
+    }
+
+    #[test]
+    fn adopted_vectors_do_not_grow_the_cache() {
+        let n = 4111; // a length no other test uses
+        for _ in 0..10 {
+            drop(Buffer::<f32>::from_vec(vec![0.0; n]));
+        }
+        assert!(f32::pool().take(n).is_none(), "an adopted vector was cached");
     }
 }
