@@ -249,3 +249,114 @@ fn a_loss_that_turns_non_finite_stops_and_keeps_the_last_good_checkpoint() {
     assert!(stderr(&o).contains("last good checkpoint"), "{}", stderr(&o));
     assert!(dir.join("run/checkpoints/block-0001.safetensors").is_file());
 }
+
+const TINY_JKO: &[&str] = &[
+    "--method",
+    "jko",
+    "--data",
+    "8gaussians",
+    "--hidden",
+    "16,16",
+    "--iterations",
+    "40",
+    "--batch",
+    "200",
+    "--blocks",
+    "3",
+    "--n-train",
+    "2000",
+    "--n-test",
+    "300",
+    "--eval-n",
+    "200",
+    "--lr",
+    "5e-3",
+    "--seed",
+    "2",
+];
+
+fn train_jko(dir: &Path, name: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--out", name, "--no-figures"];
+    args.extend_from_slice(TINY_JKO);
+    args.extend_from_slice(extra);
+    wasserflow(&args, dir)
+}
+
+/// Every tensor of a safetensors file as bits, by name.
+fn weights(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let f = wasserflow::io::safetensors::read_safetensors(path).unwrap();
+    let mut names: Vec<String> = f.names().iter().map(|n| n.to_string()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let bits = f.get::<f32>(&n).unwrap().to_vec().unwrap().iter().map(|v| v.to_bits()).collect();
+            (n, bits)
+        })
+        .collect()
+}
+
+/// A JKO-iFlow run killed at some moment resumes from its last complete
+/// block and ends with the same blocks as a run that was never stopped.
+#[test]
+fn a_killed_progressive_run_resumes_and_finishes_with_the_same_blocks() {
+    let dir = scratch("resume");
+    let o = train_jko(&dir, "whole", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    for kill_after_ms in [0u64, 150, 400] {
+        let name = format!("killed{kill_after_ms}");
+        let mut args = vec!["train", "--out", &name, "--no-figures"];
+        args.extend_from_slice(TINY_JKO);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasserflow"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("RAYON_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(kill_after_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let o = if dir.join(&name).join("config.toml").is_file() {
+            train_jko(&dir, &name, &["--resume"])
+        } else {
+            train_jko(&dir, &name, &[])
+        };
+        assert!(o.status.success(), "resume after {kill_after_ms} ms: {}", stderr(&o));
+        for b in 1..=3 {
+            let file = format!("checkpoints/block-{b:04}.safetensors");
+            // The weights, not the files: the metadata records wall times.
+            let whole = weights(&dir.join("whole").join(&file));
+            let resumed = weights(&dir.join(&name).join(&file));
+            assert!(whole == resumed, "block {b} differs after a kill at {kill_after_ms} ms");
+        }
+        assert!(temporaries(&dir.join(&name)).is_empty());
+    }
+}
+
+#[test]
+fn progressive_and_matching_methods_train_from_the_cli() {
+    let dir = scratch("methods");
+    let o = train_jko(&dir, "jko", &["--stop-w2", "1e-9", "--reparam", "true", "--refine-iterations", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("jko/checkpoints/initial/block-0003.safetensors").is_file());
+    assert!(dir.join("jko/checkpoints/block-0003.safetensors").is_file());
+    let blocks = std::fs::read_to_string(dir.join("jko/metrics.jsonl")).unwrap();
+    assert!(blocks.contains("\"w2_moved\"") && blocks.contains("\"kl_change\"") && blocks.contains("\"grad_norm\""));
+
+    let mut fm = vec!["train", "--out", "fm", "--no-figures", "--method", "fm", "--interpolant", "trig"];
+    fm.extend_from_slice(&["--time-dist", "beta:2,2", "--iterations", "20"]);
+    fm.extend_from_slice(&TINY[2..]);
+    let o = wasserflow(&fm, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut lfm = vec!["train", "--out", "lfm", "--no-figures", "--method", "lfm", "--blocks", "3"];
+    lfm.extend_from_slice(&TINY[2..]);
+    let o = wasserflow(&lfm, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("lfm/checkpoints/block-0003.safetensors").is_file());
+    let o = wasserflow(&["eval", "lfm", "--json"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -6,21 +6,25 @@ use super::settings::Settings;
 use super::{DemoArgs, TrainArgs, train};
 use crate::Result;
 
-/// The demo's settings.
+/// The demo's settings: JKO-iFlow with six blocks (steps 0.25·1.4^(k−1)
+/// capped at 0.7) of a 64-wide MLP, 300 iterations each.
 pub fn demo_settings(seed: u64) -> Settings {
     Settings {
-        method: Some("cnf".into()),
+        method: Some("jko".into()),
         data: Some("checkerboard".into()),
         seed: Some(seed),
         n_train: Some(20_000),
         n_test: Some(5_000),
-        hidden: Some(vec![32, 32]),
-        step_size: Some(0.25),
-        batch: Some(512),
-        lr: Some(5e-3),
-        iterations: Some(1500),
+        hidden: Some(vec![64, 64, 64]),
+        batch: Some(1000),
+        lr: Some(1e-3),
+        iterations: Some(300),
+        blocks: Some(6),
+        h0: Some(0.25),
+        rho: Some(1.4),
+        h_max: Some(0.7),
+        warm_start: Some(true),
         eval_n: Some(1000),
-        eval_step: Some(0.05),
         ..Settings::default()
     }
 }

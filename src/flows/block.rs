@@ -137,6 +137,23 @@ impl<T: Float> Block<T> {
     }
 }
 
+/// `(v, ∇·v)` at one state, each evaluation on a tape of its own that is
+/// dropped at once: without gradients nothing needs to outlive the step, and
+/// the buffers go straight back to the pool.
+fn untracked_dynamics<T: Float>(
+    cnf: &Cnf<Field>,
+    store: &ParamStore<T>,
+    t: f64,
+    state: &[Tensor<T>],
+    directions: &Tensor<T>,
+) -> Result<Vec<Tensor<T>>> {
+    let tape = Tape::new();
+    let p = store.attach_frozen(&tape);
+    let s = [tape.constant(state[0].clone()), tape.constant(state[1].clone())];
+    let out = cnf.dynamics(&p, t, &s, tape.constant(directions.clone()))?;
+    Ok(out.iter().map(|v| v.value().clone()).collect())
+}
+
 /// A flow of blocks applied in order from data to noise.
 pub struct BlockFlow<T: Float> {
     pub dim: usize,
@@ -255,18 +272,22 @@ impl<T: Float> BlockFlow<T> {
         let mut start = 0;
         while start < n {
             let len = chunk.max(1).min(n - start);
-            let tape = Tape::new();
-            let mut y = tape.constant(x.slice(0, start, len)?);
-            let mut total = tape.constant(Tensor::zeros([len, 1]));
+            let mut y = x.slice(0, start, len)?;
+            let mut total = Tensor::zeros([len, 1]);
             for (block, cnf) in self.blocks.iter().zip(&cnfs) {
-                let p = block.store.attach_frozen(&tape);
-                let dirs = tape.constant(cnf.divergence.directions_for(len, self.dim, rng)?);
-                let (z, l) = cnf.forward_on_tape(&p, y, dirs)?;
-                total = total.add(&l)?;
-                y = z;
+                let dirs = cnf.divergence.directions_for(len, self.dim, rng)?;
+                let (mut state, _) = fixed::integrate_on_grid(
+                    |t, s: &Vec<Tensor<T>>| untracked_dynamics(cnf, &block.store, t, s, &dirs),
+                    vec![y, Tensor::zeros([len, 1])],
+                    &cnf.grid,
+                    cnf.solver,
+                )?;
+                total = total.add(&state.pop().expect("a state has ℓ"))?;
+                y = state.pop().expect("a state has x");
             }
-            let lp = standard_normal_log_prob(y)?.add(&total)?;
-            out.extend(lp.value().to_f64_vec()?);
+            let tape = Tape::new();
+            let lp = standard_normal_log_prob(tape.constant(y))?.value().add(&total)?;
+            out.extend(lp.to_f64_vec()?);
             start += len;
         }
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
