@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 import torch
+from torch_common import sample_8gaussians, eight_gaussians_logp
 from torchdiffeq import odeint, odeint_adjoint
 
 DIM = 2
@@ -56,25 +57,6 @@ BATCH = 1024
 STEP = 0.1
 LR = 1e-3
 VARIANTS = ("exact_direct", "hutch_direct", "exact_adjoint", "hutch_adjoint")
-
-
-def sample_8gaussians(n: int, rng: np.random.RandomState) -> torch.Tensor:
-    """ffjord's 8gaussians: centres at radius 4 every 45 degrees, std 0.5, all / 1.414."""
-    s = 1.0 / math.sqrt(2.0)
-    centres = 4.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
-    x = (rng.randn(n, 2) * 0.5 + centres[rng.randint(8, size=n)]) / 1.414
-    return torch.from_numpy(x.astype(np.float32))
-
-
-def eight_gaussians_logp(x: np.ndarray) -> np.ndarray:
-    """The data's own log-density (the NLL floor)."""
-    s = 1.0 / math.sqrt(2.0)
-    means = 4.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)]) / 1.414
-    sd = 0.5 / 1.414
-    d2 = ((x[:, None, :] - means[None]) ** 2).sum(-1)
-    comp = -0.5 * d2 / sd**2 - math.log(2 * math.pi * sd**2)
-    m = comp.max(1, keepdims=True)
-    return (m[:, 0] + np.log(np.exp(comp - m).mean(1))).astype(np.float64)
 
 
 class TimeMlp(torch.nn.Module):

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 import torch
+from torch_common import sample_8gaussians
 
 DIM = 2
 WIDTHS = (DIM + 1, 128, 128, 128, DIM)
@@ -52,14 +53,6 @@ def flops() -> float:
     fwd = sum(2 * BATCH * a * b for a, b in zip(widths[:-1], widths[1:]))
     evals = STEPS * 4
     return 3.0 * evals * fwd * (1 + DIM)
-
-
-def sample_8gaussians(n: int, rng: np.random.RandomState) -> torch.Tensor:
-    """ffjord's 8gaussians: centres at radius 4 every 45 degrees, std 0.5, all / 1.414."""
-    s = 1.0 / math.sqrt(2.0)
-    centres = 4.0 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
-    x = (rng.randn(n, 2) * 0.5 + centres[rng.randint(8, size=n)]) / 1.414
-    return torch.from_numpy(x.astype(np.float32))
 
 
 class TimeMlp(torch.nn.Module):

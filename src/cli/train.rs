@@ -120,23 +120,14 @@ fn with_state(meta: &Value, state: Value) -> Value {
 fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
     let method = setting!(s, method);
     match method.as_str() {
-        "cnf" => {
-            if resume {
-                invalid_arg!(
-                    "--resume continues progressive trainers (jko, lfm) from their last block; cnf trains one block"
-                );
-            }
-            train_cnf_run(s, data, run)
+        "cnf" | "fm" if resume => {
+            invalid_arg!(
+                "--resume continues progressive trainers (jko, lfm) from their last block; {method} trains one block"
+            )
         }
+        "cnf" => train_cnf_run(s, data, run),
+        "fm" => train_fm_run(s, data, run),
         "jko" => train_jko_run(s, data, run, resume),
-        "fm" => {
-            if resume {
-                invalid_arg!(
-                    "--resume continues progressive trainers (jko, lfm) from their last block; fm trains one block"
-                );
-            }
-            train_fm_run(s, data, run)
-        }
         "lfm" => train_lfm_run(s, data, run, resume),
         other => invalid_arg!("unknown method '{other}' (expected cnf, fm, lfm or jko)"),
     }
