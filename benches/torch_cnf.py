@@ -48,7 +48,7 @@ import time
 
 import numpy as np
 import torch
-from torch_common import sample_8gaussians, eight_gaussians_logp
+from torch_common import report_quality, sample_8gaussians
 from torchdiffeq import odeint, odeint_adjoint
 
 DIM = 2
@@ -162,15 +162,7 @@ def train(args: argparse.Namespace) -> None:
     train_s = time.perf_counter() - t0
     test = sample_8gaussians(10_000, np.random.RandomState(1_000_000 + args.seed))
     nll = test_nll(tr.func, test, 0.05)
-    floor = -float(eight_gaussians_logp(test.numpy().astype(np.float64)).mean())
-    ms = 1e3 * train_s / args.iterations
-    if args.json:
-        print(json.dumps({"workload": "cnf_train_nll", "nll": nll, "floor": floor, "seed": args.seed,
-                          "iterations": args.iterations, "ms_per_iter": ms, "threads": args.threads,
-                          "torch": torch.__version__}))
-    else:
-        print(f"seed {args.seed}: test NLL {nll:.4f} nats (data's own density {floor:.4f}); "
-              f"{args.iterations} iterations in {train_s:.1f} s ({ms:.1f} ms/iter)")
+    report_quality("cnf_train_nll", test, nll, train_s, args, 1)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -26,3 +27,16 @@ def eight_gaussians_logp(x: np.ndarray) -> np.ndarray:
     comp = -0.5 * d2 / sd**2 - math.log(2 * math.pi * sd**2)
     m = comp.max(1, keepdims=True)
     return (m[:, 0] + np.log(np.exp(comp - m).mean(1))).astype(np.float64)
+
+
+def report_quality(workload: str, test: torch.Tensor, nll: float, train_s: float, args, ms_digits: int) -> None:
+    """Prints a quality run's test NLL beside the data's own density (JSON with ``--json``)."""
+    floor = -float(eight_gaussians_logp(test.numpy().astype(np.float64)).mean())
+    ms = 1e3 * train_s / args.iterations
+    if args.json:
+        print(json.dumps({"workload": workload, "nll": nll, "floor": floor, "seed": args.seed,
+                          "iterations": args.iterations, "ms_per_iter": ms, "threads": args.threads,
+                          "torch": torch.__version__}))
+    else:
+        print(f"seed {args.seed}: test NLL {nll:.4f} nats (data's own density {floor:.4f}); "
+              f"{args.iterations} iterations in {train_s:.1f} s ({ms:.{ms_digits}f} ms/iter)")

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 import torch
-from torch_common import sample_8gaussians, eight_gaussians_logp
+from torch_common import report_quality, sample_8gaussians
 
 DIM = 2
 WIDTHS = (DIM + 1, 64, 64, 64, DIM)
@@ -135,15 +135,7 @@ def train(args: argparse.Namespace) -> None:
     for s in range(0, test.shape[0], 2000):
         total += log_prob(tr.field, test[s : s + 2000], args.step).double().sum().item()
     nll = -total / test.shape[0]
-    floor = -float(eight_gaussians_logp(test.numpy().astype(np.float64)).mean())
-    ms = 1e3 * train_s / args.iterations
-    if args.json:
-        print(json.dumps({"workload": "fm_train_nll", "nll": nll, "floor": floor, "seed": args.seed,
-                          "iterations": args.iterations, "ms_per_iter": ms, "threads": args.threads,
-                          "torch": torch.__version__}))
-    else:
-        print(f"seed {args.seed}: test NLL {nll:.4f} nats (data's own density {floor:.4f}); "
-              f"{args.iterations} iterations in {train_s:.1f} s ({ms:.2f} ms/iter)")
+    report_quality("fm_train_nll", test, nll, train_s, args, 2)
 
 
 def main() -> None:
