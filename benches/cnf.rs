@@ -8,6 +8,7 @@
 mod common;
 
 use wasserflow::Rng;
+use wasserflow::backend::Device;
 use wasserflow::data::Toy;
 use wasserflow::density::{Backprop, Cnf, Divergence, Probe};
 use wasserflow::flows::{Field, FieldKind};
@@ -41,7 +42,7 @@ fn bench(name: &str, div: Divergence, backprop: Backprop) -> common::Measurement
     let k = div.directions(2);
     common::time_fn(name, flops(k, backprop == Backprop::Adjoint), 3, 10, || {
         let x = toy.sample::<f32>(BATCH, &mut rng).unwrap();
-        let dirs = div.directions_for(BATCH, 2, &mut rng).unwrap();
+        let dirs = div.directions_for(BATCH, 2, Device::Cpu, &mut rng).unwrap();
         let r = backprop.nll_and_grads(&cnf, &store, &x, &dirs).unwrap();
         opt.step(&mut store, &r.param_grads).unwrap();
     })

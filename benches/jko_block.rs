@@ -9,6 +9,7 @@
 mod common;
 
 use wasserflow::Rng;
+use wasserflow::backend::Device;
 use wasserflow::data::Toy;
 use wasserflow::density::{Backprop, Divergence};
 use wasserflow::flows::Block;
@@ -44,7 +45,7 @@ fn main() {
         results.push(common::time_fn(name, flops(div.directions(2), evals), 3, 10, || {
             let idx: Vec<usize> = (0..BATCH).map(|_| rng.below(PARTICLES)).collect();
             let x = particles.gather_rows(&idx).unwrap();
-            let dirs = div.directions_for(BATCH, 2, &mut rng).unwrap();
+            let dirs = div.directions_for(BATCH, 2, Device::Cpu, &mut rng).unwrap();
             let (_, grads) = jko_loss_and_grads(cnf, store, &x, &dirs, H, Backprop::Direct).unwrap();
             opt.step(store, &grads).unwrap();
         }));

@@ -9,6 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasserflow::Rng;
+use wasserflow::backend::Device;
 use wasserflow::data::Toy;
 use wasserflow::density::{Backprop, Cnf, Divergence, nll_loss};
 use wasserflow::flows::{Field, FieldKind};
@@ -48,7 +49,7 @@ fn peak_mib(backprop: Backprop, steps: usize) -> f64 {
     let field = Field::new(FieldKind::TimeMlp, &mut store, 2, &[64, 64, 64], Activation::Tanh, &mut rng).unwrap();
     let cnf = Cnf::new(field, 1.0, steps, &RK4, Divergence::Exact).unwrap();
     let x = Toy::EightGaussians.sample::<f32>(BATCH, &mut rng).unwrap();
-    let dirs = Divergence::Exact.directions_for::<f32>(BATCH, 2, &mut rng).unwrap();
+    let dirs = Divergence::Exact.directions_for::<f32>(BATCH, 2, Device::Cpu, &mut rng).unwrap();
     // Start from an empty buffer cache so each run's peak is its own.
     f32::pool().clear();
     let base = LIVE.load(Ordering::Relaxed);

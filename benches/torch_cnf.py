@@ -89,7 +89,7 @@ class CnfFunc(torch.nn.Module):
                 x = x.detach().requires_grad_(True)
             v = self.field(t, x)
             if self.probe is None:
-                div = torch.zeros(x.shape[0], dtype=x.dtype)
+                div = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
                 for i in range(x.shape[1]):
                     g = torch.autograd.grad(v[:, i].sum(), x, create_graph=self.create_graph, retain_graph=True)[0]
                     div = div + g[:, i]
@@ -100,8 +100,8 @@ class CnfFunc(torch.nn.Module):
 
 
 def log_prob(func: CnfFunc, x: torch.Tensor, step: float, adjoint: bool) -> torch.Tensor:
-    t = torch.tensor([0.0, 1.0], dtype=x.dtype)
-    state = (x, torch.zeros(x.shape[0], 1, dtype=x.dtype))
+    t = torch.tensor([0.0, 1.0], dtype=x.dtype, device=x.device)
+    state = (x, torch.zeros(x.shape[0], 1, dtype=x.dtype, device=x.device))
     opts = dict(step_size=step)
     if adjoint:
         zs, ls = odeint_adjoint(func, state, t, method="rk4", options=opts, adjoint_params=tuple(func.parameters()))

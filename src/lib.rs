@@ -19,6 +19,7 @@ pub mod optim;
 pub mod plot;
 pub mod tensor;
 
+pub use backend::Device;
 pub use error::{Error, Result};
 pub use tensor::random::Rng;
 pub use tensor::{DType, Float, Shape, Tensor};

@@ -3,8 +3,11 @@
 //! adjoint's convergence to the discrete gradient at the solver's order,
 //! normalization of the model density, and inversion accuracy.
 
+mod common;
+
 use wasserflow::autodiff::Tape;
 use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
+use wasserflow::backend::Device;
 use wasserflow::data::Toy;
 use wasserflow::density::{Backprop, Cnf, Divergence, Probe, nll_loss};
 use wasserflow::flows::{CnfConfig, train_cnf};
@@ -12,25 +15,25 @@ use wasserflow::nn::{Activation, Init, ParamStore, Params, TimeMlp};
 use wasserflow::ode::tableau::RK4;
 use wasserflow::{Rng, Tensor};
 
-fn small_cnf(steps: usize, div: Divergence) -> (ParamStore<f64>, Cnf<TimeMlp>) {
+/// A small CNF with its parameters on `dev`.
+fn small_cnf(steps: usize, div: Divergence, dev: Device) -> (ParamStore<f64>, Cnf<TimeMlp>) {
     let mut store = ParamStore::new();
     let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
-    (store, Cnf::new(f, 1.0, steps, &RK4, div).unwrap())
+    (store.to_device(dev).unwrap(), Cnf::new(f, 1.0, steps, &RK4, div).unwrap())
 }
 
-fn batch() -> (Tensor<f64>, usize) {
-    (random_inputs(&[&[3, 2]], -1.5, 1.5).remove(0), 3)
+fn batch(dev: Device) -> (Tensor<f64>, usize) {
+    (random_inputs(&[&[3, 2]], -1.5, 1.5).remove(0).to_device(dev).unwrap(), 3)
 }
 
-#[test]
-fn direct_gradient_matches_finite_differences() {
+fn direct_gradient_matches_finite_differences(dev: Device) {
     for div in [Divergence::Exact, Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }] {
-        let (store, cnf) = small_cnf(4, div);
-        let (x, b) = batch();
-        let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+        let (store, cnf) = small_cnf(4, div, dev);
+        let (x, b) = batch(dev);
+        let dirs = div.directions_for::<f64>(b, 2, dev, &mut Rng::seed(1)).unwrap();
         let mut inputs = vec![x, dirs];
         inputs.extend(store.values().iter().cloned());
-        let r = GradCheck::default()
+        let r = GradCheck::on(dev)
             .run(&inputs, |v| {
                 let p = Params::from_vars(v[2..].to_vec());
                 let (z, l) = cnf.forward_on_tape(&p, v[0], v[1])?;
@@ -45,19 +48,18 @@ fn flat(g: &[Tensor<f64>]) -> Vec<f64> {
     g.iter().flat_map(|t| t.to_vec().unwrap()).collect()
 }
 
-fn grads(method: Backprop, steps: usize) -> (f64, Vec<f64>, Vec<f64>) {
+fn grads(method: Backprop, steps: usize, dev: Device) -> (f64, Vec<f64>, Vec<f64>) {
     let div = Divergence::Exact;
-    let (store, cnf) = small_cnf(steps, div);
-    let (x, b) = batch();
-    let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+    let (store, cnf) = small_cnf(steps, div, dev);
+    let (x, b) = batch(dev);
+    let dirs = div.directions_for::<f64>(b, 2, dev, &mut Rng::seed(1)).unwrap();
     let r = method.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
     (r.loss, flat(&r.param_grads), r.input_grad.to_vec().unwrap())
 }
 
-#[test]
-fn checkpointed_equals_direct() {
-    let (l1, p1, x1) = grads(Backprop::Direct, 6);
-    let (l2, p2, x2) = grads(Backprop::Checkpointed, 6);
+fn checkpointed_equals_direct(dev: Device) {
+    let (l1, p1, x1) = grads(Backprop::Direct, 6, dev);
+    let (l2, p2, x2) = grads(Backprop::Checkpointed, 6, dev);
     assert_eq!(l1, l2);
     for (a, b) in p1.iter().chain(&x1).zip(p2.iter().chain(&x2)) {
         assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
@@ -69,13 +71,12 @@ fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
 }
 
-#[test]
-fn adjoint_converges_to_direct_at_the_solver_order() {
+fn adjoint_converges_to_direct_at_the_solver_order(dev: Device) {
     let mut diffs = Vec::new();
     let steps = [4usize, 8, 16, 32];
     for &n in &steps {
-        let (l1, p1, x1) = grads(Backprop::Direct, n);
-        let (l2, p2, x2) = grads(Backprop::Adjoint, n);
+        let (l1, p1, x1) = grads(Backprop::Direct, n, dev);
+        let (l2, p2, x2) = grads(Backprop::Adjoint, n, dev);
         assert!((l1 - l2).abs() < 1e-12, "the forward solve is the same");
         diffs.push(max_rel_diff(&[p1, x1].concat(), &[p2, x2].concat()));
     }
@@ -89,13 +90,12 @@ fn adjoint_converges_to_direct_at_the_solver_order() {
     assert!((slope - 4.0).abs() < 0.5, "slope {slope}, differences {diffs:?}");
 }
 
-#[test]
-fn adjoint_gradient_matches_finite_differences() {
+fn adjoint_gradient_matches_finite_differences(dev: Device) {
     // At 64 RK4 steps the discretization error is far below the tolerance.
     let div = Divergence::Exact;
-    let (store, cnf) = small_cnf(64, div);
-    let (x, b) = batch();
-    let dirs = div.directions_for::<f64>(b, 2, &mut Rng::seed(1)).unwrap();
+    let (store, cnf) = small_cnf(64, div, dev);
+    let (x, b) = batch(dev);
+    let dirs = div.directions_for::<f64>(b, 2, dev, &mut Rng::seed(1)).unwrap();
     let adj = Backprop::Adjoint.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
     let loss_at = |s: &ParamStore<f64>, x: &Tensor<f64>| {
         let tape = Tape::new();
@@ -112,7 +112,7 @@ fn adjoint_gradient_matches_finite_differences() {
                 let mut v = s.values()[i].to_vec().unwrap();
                 v[j] += d;
                 let shape = s.values()[i].shape().clone();
-                s.values_mut()[i] = Tensor::from_vec(v, shape).unwrap();
+                s.values_mut()[i] = Tensor::from_vec(v, shape).unwrap().to_device(dev).unwrap();
                 loss_at(&s, &x)
             };
             let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
@@ -125,7 +125,7 @@ fn adjoint_gradient_matches_finite_differences() {
         let at = |d: f64| {
             let mut v = xv.clone();
             v[j] += d;
-            loss_at(&store, &Tensor::from_vec(v, [3, 2]).unwrap())
+            loss_at(&store, &Tensor::from_vec(v, [3, 2]).unwrap().to_device(dev).unwrap())
         };
         let fd = (at(h) - at(-h)) / (2.0 * h);
         assert!((fd - gx[j]).abs() < 1e-6 * (1.0 + fd.abs()), "x[{j}]: fd {fd} adjoint {}", gx[j]);
@@ -134,7 +134,7 @@ fn adjoint_gradient_matches_finite_differences() {
 
 #[test]
 fn model_density_integrates_to_one() {
-    let (store, cnf) = small_cnf(20, Divergence::Exact);
+    let (store, cnf) = small_cnf(20, Divergence::Exact, Device::Cpu);
     let (n, lo, h) = (120usize, -6.0, 0.1);
     let mut pts = Vec::with_capacity(2 * n * n);
     for i in 0..n {
@@ -149,9 +149,15 @@ fn model_density_integrates_to_one() {
     assert!((mass - 1.0).abs() < 5e-3, "mass {mass}");
 }
 
-#[test]
-fn inversion_of_a_trained_field_is_accurate_at_fine_steps() {
-    let cfg = CnfConfig { hidden: vec![32, 32], batch: 256, iterations: 40, lr: 1e-2, ..CnfConfig::reference(2) };
+fn inversion_of_a_trained_field_is_accurate_at_fine_steps(dev: Device) {
+    let cfg = CnfConfig {
+        hidden: vec![32, 32],
+        batch: 256,
+        iterations: 40,
+        lr: 1e-2,
+        device: dev,
+        ..CnfConfig::reference(2)
+    };
     let mut losses = Vec::new();
     let model = train_cnf::<f64>(
         &cfg,
@@ -174,18 +180,17 @@ fn inversion_of_a_trained_field_is_accurate_at_fine_steps() {
 
 #[test]
 fn points_of_the_wrong_dimension_are_rejected() {
-    let (store, cnf) = small_cnf(4, Divergence::Exact);
+    let (store, cnf) = small_cnf(4, Divergence::Exact, Device::Cpu);
     assert!(cnf.transport(&store, &Tensor::zeros([4, 3])).is_err());
     assert!(cnf.log_prob(&store, &Tensor::zeros([4, 1]), 10, &mut Rng::seed(0)).is_err());
 }
 
-#[test]
-fn sharded_nll_gradient_equals_the_whole_batch_gradient() {
+fn sharded_nll_gradient_equals_the_whole_batch_gradient(dev: Device) {
     for method in [Backprop::Direct, Backprop::Checkpointed, Backprop::Adjoint] {
         let div = Divergence::Hutchinson { probes: 2, probe: Probe::Rademacher };
-        let (store, cnf) = small_cnf(3, div);
-        let x = Toy::EightGaussians.sample::<f64>(300, &mut Rng::seed(4)).unwrap();
-        let dirs = div.directions_for::<f64>(300, 2, &mut Rng::seed(5)).unwrap();
+        let (store, cnf) = small_cnf(3, div, dev);
+        let x = Toy::EightGaussians.sample::<f64>(300, &mut Rng::seed(4)).unwrap().to_device(dev).unwrap();
+        let dirs = div.directions_for::<f64>(300, 2, dev, &mut Rng::seed(5)).unwrap();
         let whole = method.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).unwrap();
         let sharded = method.nll_and_grads(&cnf, &store, &x, &dirs).unwrap();
         assert!((whole.loss - sharded.loss).abs() < 1e-12);
@@ -196,9 +201,9 @@ fn sharded_nll_gradient_equals_the_whole_batch_gradient() {
     }
 }
 
-#[test]
-fn training_is_bit_reproducible_for_a_seed() {
-    let cfg = CnfConfig { hidden: vec![16, 16], batch: 256, iterations: 5, seed: 11, ..CnfConfig::reference(2) };
+fn training_is_bit_reproducible_for_a_seed(dev: Device) {
+    let cfg =
+        CnfConfig { hidden: vec![16, 16], batch: 256, iterations: 5, seed: 11, device: dev, ..CnfConfig::reference(2) };
     let run = || {
         let m = train_cnf::<f32>(&cfg, |n, rng| Toy::EightGaussians.sample(n, rng), |_, _| Ok(())).unwrap();
         m.blocks[0].store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect::<Vec<u32>>()
@@ -210,3 +215,13 @@ fn training_is_bit_reproducible_for_a_seed() {
     let c: Vec<u32> = c.blocks[0].store.values().iter().flat_map(|t| t.to_vec().unwrap()).map(f32::to_bits).collect();
     assert_ne!(a, c, "a different seed must give a different model");
 }
+
+on_every_device!(
+    direct_gradient_matches_finite_differences,
+    checkpointed_equals_direct,
+    adjoint_converges_to_direct_at_the_solver_order,
+    adjoint_gradient_matches_finite_differences,
+    inversion_of_a_trained_field_is_accurate_at_fine_steps,
+    sharded_nll_gradient_equals_the_whole_batch_gradient,
+    training_is_bit_reproducible_for_a_seed,
+);

@@ -3,6 +3,9 @@
 //! OU step of one local block, bit-for-bit resumption, the per-row-time field
 //! forward, and adaptive (Dopri5) evaluation of a block flow.
 
+mod common;
+
+use wasserflow::Device;
 use wasserflow::autodiff::gradcheck::GradCheck;
 use wasserflow::autodiff::{Tape, Var};
 use wasserflow::density::Divergence;
@@ -367,11 +370,11 @@ fn field_and_params(kind: FieldKind, seed: u64) -> (Field, ParamStore<f64>) {
     (field, store)
 }
 
-#[test]
-fn per_row_time_forward_matches_the_scalar_one_and_its_gradients_check() {
+fn per_row_time_forward_matches_the_scalar_one_and_its_gradients_check(dev: Device) {
     for kind in [FieldKind::TimeMlp, FieldKind::ConcatSquash] {
         let (field, store) = field_and_params(kind, 21);
-        let x = Tensor::<f64>::randn([6, 2], &mut Rng::seed(22)).unwrap();
+        let store = store.to_device(dev).unwrap();
+        let x = Tensor::<f64>::randn([6, 2], &mut Rng::seed(22)).unwrap().to_device(dev).unwrap();
         let tape = Tape::new();
         let p = store.attach(&tape);
         let shared = field.forward(&p, tape.constant(x.clone()), 0.37).unwrap().value().to_vec().unwrap();
@@ -385,7 +388,11 @@ fn per_row_time_forward_matches_the_scalar_one_and_its_gradients_check() {
         // Each row at its own time is that row evaluated alone at that time.
         let times = [0.0, 0.1, 0.5, 0.9, 1.0, 0.33];
         let per_row = field
-            .forward_rows(&p, tape.constant(x.clone()), tape.constant(Tensor::from_f64s(&times, [6, 1]).unwrap()))
+            .forward_rows(
+                &p,
+                tape.constant(x.clone()),
+                tape.constant(Tensor::from_f64s(&times, [6, 1]).unwrap().to_device(dev).unwrap()),
+            )
             .unwrap()
             .value()
             .to_vec()
@@ -394,22 +401,26 @@ fn per_row_time_forward_matches_the_scalar_one_and_its_gradients_check() {
             let one = field.eval(&store, &x.slice(0, i, 1).unwrap(), t).unwrap().to_vec().unwrap();
             assert!(max_abs_diff(&one, &per_row[2 * i..2 * i + 2]) < 1e-14, "{kind:?} row {i}");
         }
-        assert!(field.forward_rows(&p, tape.constant(x.clone()), tape.constant(Tensor::zeros([5, 1]))).is_err());
+        assert!(
+            field
+                .forward_rows(&p, tape.constant(x.clone()), tape.constant(Tensor::zeros_on([5, 1], dev).unwrap()))
+                .is_err()
+        );
 
         // Gradients in x, t and every parameter against finite differences.
         let mut inputs = vec![x.clone(), Tensor::rand_uniform([6, 1], 0.0, 1.0, &mut Rng::seed(23)).unwrap()];
         inputs.extend(store.values().iter().cloned());
-        let report = GradCheck { step: 1e-6, rtol: 1e-6, atol: 1e-9 }
+        let report = GradCheck { step: 1e-6, rtol: 1e-6, atol: 1e-9, device: dev }
             .run(&inputs, |v: &[Var<'_, f64>]| field.forward_rows(&Params::from_vars(v[2..].to_vec()), v[0], v[1]))
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(report.checked, inputs.iter().map(Tensor::numel).sum::<usize>());
     }
 }
 
-#[test]
-fn data_parallel_matching_gradients_are_the_whole_batch_ones() {
+fn data_parallel_matching_gradients_are_the_whole_batch_ones(dev: Device) {
     // The sharded loss and gradients equal those of one tape over the batch.
     let (field, store) = field_and_params(FieldKind::TimeMlp, 31);
+    let store = store.to_device(dev).unwrap();
     let mut rng = Rng::seed(32);
     let x0 = Tensor::<f64>::randn([300, 2], &mut rng).unwrap();
     let x1 = Tensor::<f64>::randn([300, 2], &mut rng).unwrap();
@@ -418,7 +429,9 @@ fn data_parallel_matching_gradients_are_the_whole_batch_ones() {
     let (xt, u) = interpolate(Interpolant::Trigonometric, &x0, &x1, &t).unwrap();
     let tape = Tape::new();
     let p = store.attach(&tape);
-    let v = field.forward_rows(&p, tape.constant(xt), tape.constant(Tensor::from_f64s(&t, [300, 1]).unwrap())).unwrap();
+    let (xt, u) = (xt.to_device(dev).unwrap(), u.to_device(dev).unwrap());
+    let times = Tensor::from_f64s(&t, [300, 1]).unwrap().to_device(dev).unwrap();
+    let v = field.forward_rows(&p, tape.constant(xt), tape.constant(times)).unwrap();
     let l = v.sub(&tape.constant(u)).unwrap().square().unwrap().sum_all().unwrap().mul_scalar(1.0 / 300.0).unwrap();
     let g = p.grads(&tape.backward(l).unwrap()).unwrap();
     assert!((loss - l.value().item().unwrap()).abs() < 1e-12);
@@ -495,3 +508,8 @@ fn adaptive_evaluation_agrees_with_a_fine_fixed_grid() {
     let lp_fine = flow.log_prob(&x, 64, &mut Rng::seed(0), grid).unwrap();
     assert_eq!(lp, lp_fine);
 }
+
+on_every_device!(
+    per_row_time_forward_matches_the_scalar_one_and_its_gradients_check,
+    data_parallel_matching_gradients_are_the_whole_batch_ones,
+);

@@ -1,55 +1,54 @@
 //! Every differentiable op against central finite differences in f64, at
 //! random inputs, over several shapes including broadcasting and size-1 axes.
 
-use wasserflow::Tensor;
-use wasserflow::autodiff::gradcheck::{GradCheck, check_op, check_op_positive, random_inputs};
+mod common;
+
+use wasserflow::autodiff::gradcheck::{GradCheck, check_op_on, check_op_positive_on, random_inputs};
 use wasserflow::autodiff::{Tape, Var};
 use wasserflow::backend::Activation;
 use wasserflow::backend::cpu::gemm::Transpose;
+use wasserflow::{Device, Tensor};
 
 const SHAPES_1: &[&[usize]] = &[&[1], &[5], &[3, 4], &[2, 1, 3], &[1, 7]];
 
 macro_rules! unary_check {
     ($name:ident, $check:ident, $($method:tt)+) => {
-        #[test]
-        fn $name() {
+        fn $name(dev: Device) {
             for s in SHAPES_1 {
-                let r = $check(&[s], |v| v[0].$($method)+).unwrap();
+                let r = $check(dev, &[s], |v| v[0].$($method)+).unwrap();
                 assert!(r.checked == s.iter().product::<usize>(), "{r:?}");
             }
         }
     };
 }
 
-unary_check!(neg, check_op, neg());
-unary_check!(exp, check_op, exp());
-unary_check!(ln, check_op_positive, ln());
-unary_check!(sqrt, check_op_positive, sqrt());
-unary_check!(square, check_op, square());
-unary_check!(recip, check_op_positive, recip());
-unary_check!(powi3, check_op, powi(3));
-unary_check!(powi_neg2, check_op_positive, powi(-2));
-unary_check!(add_scalar, check_op, add_scalar(1.5));
-unary_check!(mul_scalar, check_op, mul_scalar(-0.7));
-unary_check!(tanh, check_op, tanh());
-unary_check!(sigmoid, check_op, sigmoid());
-unary_check!(softplus, check_op, softplus(1.0));
-unary_check!(softplus_beta, check_op, softplus(2.5));
-unary_check!(silu, check_op, silu());
-unary_check!(elu, check_op, elu(1.3));
-unary_check!(selu, check_op, selu());
+unary_check!(neg, check_op_on, neg());
+unary_check!(exp, check_op_on, exp());
+unary_check!(ln, check_op_positive_on, ln());
+unary_check!(sqrt, check_op_positive_on, sqrt());
+unary_check!(square, check_op_on, square());
+unary_check!(recip, check_op_positive_on, recip());
+unary_check!(powi3, check_op_on, powi(3));
+unary_check!(powi_neg2, check_op_positive_on, powi(-2));
+unary_check!(add_scalar, check_op_on, add_scalar(1.5));
+unary_check!(mul_scalar, check_op_on, mul_scalar(-0.7));
+unary_check!(tanh, check_op_on, tanh());
+unary_check!(sigmoid, check_op_on, sigmoid());
+unary_check!(softplus, check_op_on, softplus(1.0));
+unary_check!(softplus_beta, check_op_on, softplus(2.5));
+unary_check!(silu, check_op_on, silu());
+unary_check!(elu, check_op_on, elu(1.3));
+unary_check!(selu, check_op_on, selu());
 
 // |x| and relu have a kink at 0; random inputs in [-2, 2) miss it almost surely,
 // but finite differences straddling it would not, so keep inputs away from 0.
-#[test]
-fn abs_and_relu_away_from_kink() {
+fn abs_and_relu_away_from_kink(dev: Device) {
     let xs = vec![Tensor::from_f64s(&[-1.5, -0.3, 0.4, 1.9, -0.8, 0.25], [2, 3]).unwrap()];
-    GradCheck::default().run(&xs, |v| v[0].abs()).unwrap();
-    GradCheck::default().run(&xs, |v| v[0].relu()).unwrap();
+    GradCheck::on(dev).run(&xs, |v| v[0].abs()).unwrap();
+    GradCheck::on(dev).run(&xs, |v| v[0].relu()).unwrap();
 }
 
-#[test]
-fn activation_derivatives_are_differentiable() {
+fn activation_derivatives_are_differentiable(dev: Device) {
     for a in [
         Activation::Tanh,
         Activation::Sigmoid,
@@ -60,15 +59,14 @@ fn activation_derivatives_are_differentiable() {
         Activation::Selu,
     ] {
         for s in SHAPES_1 {
-            check_op(&[s], |v| v[0].act_deriv(a)).unwrap_or_else(|e| panic!("{a:?}: {e}"));
+            check_op_on(dev, &[s], |v| v[0].act_deriv(a)).unwrap_or_else(|e| panic!("{a:?}: {e}"));
         }
     }
 }
 
-#[test]
-fn act_deriv_matches_finite_difference_of_act() {
+fn act_deriv_matches_finite_difference_of_act(dev: Device) {
     // σ'(x) computed by the op equals the derivative of σ itself.
-    let xs = random_inputs(&[&[50]], -3.0, 3.0).remove(0);
+    let xs = random_inputs(&[&[50]], -3.0, 3.0).remove(0).to_device(dev).unwrap();
     for a in [
         Activation::Tanh,
         Activation::Sigmoid,
@@ -100,117 +98,106 @@ const BINARY_SHAPES: &[(&[usize], &[usize])] = &[
     (&[], &[2, 2]),
 ];
 
-#[test]
-fn add_sub_mul_broadcasting() {
+fn add_sub_mul_broadcasting(dev: Device) {
     for (a, b) in BINARY_SHAPES {
-        check_op(&[a, b], |v| v[0].add(&v[1])).unwrap();
-        check_op(&[a, b], |v| v[0].sub(&v[1])).unwrap();
-        check_op(&[a, b], |v| v[0].mul(&v[1])).unwrap();
-        check_op(&[b, a], |v| v[0].mul(&v[1])).unwrap();
+        check_op_on(dev, &[a, b], |v| v[0].add(&v[1])).unwrap();
+        check_op_on(dev, &[a, b], |v| v[0].sub(&v[1])).unwrap();
+        check_op_on(dev, &[a, b], |v| v[0].mul(&v[1])).unwrap();
+        check_op_on(dev, &[b, a], |v| v[0].mul(&v[1])).unwrap();
     }
 }
 
-#[test]
-fn div_broadcasting() {
+fn div_broadcasting(dev: Device) {
     for (a, b) in BINARY_SHAPES {
-        check_op_positive(&[a, b], |v| v[0].div(&v[1])).unwrap();
-        check_op_positive(&[b, a], |v| v[0].div(&v[1])).unwrap();
+        check_op_positive_on(dev, &[a, b], |v| v[0].div(&v[1])).unwrap();
+        check_op_positive_on(dev, &[b, a], |v| v[0].div(&v[1])).unwrap();
     }
 }
 
-#[test]
-fn same_var_twice() {
-    check_op(&[&[3, 2]], |v| v[0].mul(&v[0])).unwrap();
-    check_op(&[&[3, 2]], |v| v[0].add(&v[0])?.tanh()?.mul(&v[0])).unwrap();
+fn same_var_twice(dev: Device) {
+    check_op_on(dev, &[&[3, 2]], |v| v[0].mul(&v[0])).unwrap();
+    check_op_on(dev, &[&[3, 2]], |v| v[0].add(&v[0])?.tanh()?.mul(&v[0])).unwrap();
 }
 
-#[test]
-fn lincomb() {
-    check_op(&[&[3, 2], &[3, 2], &[3, 2]], |v| Var::lincomb(&[(0.5, v[0]), (-2.0, v[1]), (1.5, v[2])])).unwrap();
-    check_op(&[&[4]], |v| Var::lincomb(&[(0.5, v[0]), (2.0, v[0])])).unwrap();
+fn lincomb(dev: Device) {
+    check_op_on(dev, &[&[3, 2], &[3, 2], &[3, 2]], |v| Var::lincomb(&[(0.5, v[0]), (-2.0, v[1]), (1.5, v[2])]))
+        .unwrap();
+    check_op_on(dev, &[&[4]], |v| Var::lincomb(&[(0.5, v[0]), (2.0, v[0])])).unwrap();
 }
 
-#[test]
-fn matmul_all_transposes() {
+fn matmul_all_transposes(dev: Device) {
     use Transpose::{No, Yes};
     for (ta, tb) in [(No, No), (No, Yes), (Yes, No), (Yes, Yes)] {
         for (m, n, k) in [(1, 1, 1), (3, 4, 5), (2, 1, 3), (1, 5, 2)] {
             let sa: Vec<usize> = if ta == No { vec![m, k] } else { vec![k, m] };
             let sb: Vec<usize> = if tb == No { vec![k, n] } else { vec![n, k] };
-            check_op(&[&sa, &sb], |v| v[0].matmul_t(&v[1], ta, tb)).unwrap();
+            check_op_on(dev, &[&sa, &sb], |v| v[0].matmul_t(&v[1], ta, tb)).unwrap();
         }
     }
 }
 
-#[test]
-fn batched_matmul_and_shared_operand() {
-    check_op(&[&[2, 3, 4], &[2, 4, 5]], |v| v[0].matmul(&v[1])).unwrap();
-    check_op(&[&[2, 3, 4], &[4, 5]], |v| v[0].matmul(&v[1])).unwrap();
-    check_op(&[&[3, 4], &[2, 4, 5]], |v| v[0].matmul(&v[1])).unwrap();
-    check_op(&[&[2, 4, 3], &[2, 5, 4]], |v| v[0].matmul_t(&v[1], Transpose::Yes, Transpose::Yes)).unwrap();
+fn batched_matmul_and_shared_operand(dev: Device) {
+    check_op_on(dev, &[&[2, 3, 4], &[2, 4, 5]], |v| v[0].matmul(&v[1])).unwrap();
+    check_op_on(dev, &[&[2, 3, 4], &[4, 5]], |v| v[0].matmul(&v[1])).unwrap();
+    check_op_on(dev, &[&[3, 4], &[2, 4, 5]], |v| v[0].matmul(&v[1])).unwrap();
+    check_op_on(dev, &[&[2, 4, 3], &[2, 5, 4]], |v| v[0].matmul_t(&v[1], Transpose::Yes, Transpose::Yes)).unwrap();
 }
 
-#[test]
-fn affine() {
+fn affine(dev: Device) {
     for (m, n, k) in [(1, 1, 1), (5, 3, 4), (4, 1, 3), (2, 6, 1)] {
-        check_op(&[&[m, k], &[k, n], &[n]], |v| v[0].affine(&v[1], &v[2])).unwrap();
-        check_op(&[&[m, k], &[k, n], &[1, n]], |v| v[0].affine(&v[1], &v[2])).unwrap();
+        check_op_on(dev, &[&[m, k], &[k, n], &[n]], |v| v[0].affine(&v[1], &v[2])).unwrap();
+        check_op_on(dev, &[&[m, k], &[k, n], &[1, n]], |v| v[0].affine(&v[1], &v[2])).unwrap();
     }
 }
 
-#[test]
-fn transpose() {
-    check_op(&[&[3, 5]], |v| v[0].t()).unwrap();
-    check_op(&[&[1, 4]], |v| v[0].t()?.matmul(&v[0])).unwrap();
+fn transpose(dev: Device) {
+    check_op_on(dev, &[&[3, 5]], |v| v[0].t()).unwrap();
+    check_op_on(dev, &[&[1, 4]], |v| v[0].t()?.matmul(&v[0])).unwrap();
 }
 
-#[test]
-fn sums_and_means() {
+fn sums_and_means(dev: Device) {
     for s in [&[5][..], &[3, 4], &[2, 3, 4], &[1, 3], &[3, 1, 2]] {
         for axis in 0..s.len() {
-            check_op(&[s], |v| v[0].sum_axis(axis, false)).unwrap();
-            check_op(&[s], |v| v[0].sum_axis(axis, true)).unwrap();
-            check_op(&[s], |v| v[0].mean_axis(axis, false)).unwrap();
+            check_op_on(dev, &[s], |v| v[0].sum_axis(axis, false)).unwrap();
+            check_op_on(dev, &[s], |v| v[0].sum_axis(axis, true)).unwrap();
+            check_op_on(dev, &[s], |v| v[0].mean_axis(axis, false)).unwrap();
         }
-        check_op(&[s], |v| v[0].sum_all()).unwrap();
-        check_op(&[s], |v| v[0].mean_all()).unwrap();
+        check_op_on(dev, &[s], |v| v[0].sum_all()).unwrap();
+        check_op_on(dev, &[s], |v| v[0].mean_all()).unwrap();
     }
 }
 
-#[test]
-fn logsumexp() {
+fn logsumexp(dev: Device) {
     for s in [&[5][..], &[3, 4], &[2, 3, 4], &[1, 3]] {
         for axis in 0..s.len() {
-            check_op(&[s], |v| v[0].logsumexp(axis, false)).unwrap();
-            check_op(&[s], |v| v[0].logsumexp(axis, true)).unwrap();
+            check_op_on(dev, &[s], |v| v[0].logsumexp(axis, false)).unwrap();
+            check_op_on(dev, &[s], |v| v[0].logsumexp(axis, true)).unwrap();
         }
     }
     // Large inputs must not overflow.
-    let x = Tensor::<f64>::from_f64s(&[1000.0, 1001.0], [2]).unwrap();
+    let x = Tensor::<f64>::from_f64s(&[1000.0, 1001.0], [2]).unwrap().to_device(dev).unwrap();
     let tape = Tape::new();
     let y = tape.constant(x).logsumexp(0, false).unwrap().value().item().unwrap();
     assert!((y - (1001.0 + (1.0 + (-1.0f64).exp()).ln())).abs() < 1e-9);
 }
 
-#[test]
-fn reshape_broadcast_slice_concat_gather() {
-    check_op(&[&[3, 4]], |v| v[0].reshape([2, 6])).unwrap();
-    check_op(&[&[4]], |v| v[0].broadcast_to([3, 4])).unwrap();
-    check_op(&[&[3, 1]], |v| v[0].broadcast_to([2, 3, 5])).unwrap();
-    check_op(&[&[1]], |v| v[0].broadcast_to([4])).unwrap();
+fn reshape_broadcast_slice_concat_gather(dev: Device) {
+    check_op_on(dev, &[&[3, 4]], |v| v[0].reshape([2, 6])).unwrap();
+    check_op_on(dev, &[&[4]], |v| v[0].broadcast_to([3, 4])).unwrap();
+    check_op_on(dev, &[&[3, 1]], |v| v[0].broadcast_to([2, 3, 5])).unwrap();
+    check_op_on(dev, &[&[1]], |v| v[0].broadcast_to([4])).unwrap();
     for axis in 0..3 {
-        check_op(&[&[3, 4, 5]], |v| v[0].slice(axis, 1, 2)).unwrap();
+        check_op_on(dev, &[&[3, 4, 5]], |v| v[0].slice(axis, 1, 2)).unwrap();
     }
-    check_op(&[&[2, 3], &[4, 3]], |v| Var::concat(&[v[0], v[1]], 0)).unwrap();
-    check_op(&[&[2, 3], &[2, 1], &[2, 2]], |v| Var::concat(&[v[0], v[1], v[2]], 1)).unwrap();
-    check_op(&[&[5, 3]], |v| v[0].gather_rows(&[4, 0, 4, 2])).unwrap();
-    check_op(&[&[5]], |v| v[0].gather_rows(&[1, 1, 3])).unwrap();
+    check_op_on(dev, &[&[2, 3], &[4, 3]], |v| Var::concat(&[v[0], v[1]], 0)).unwrap();
+    check_op_on(dev, &[&[2, 3], &[2, 1], &[2, 2]], |v| Var::concat(&[v[0], v[1], v[2]], 1)).unwrap();
+    check_op_on(dev, &[&[5, 3]], |v| v[0].gather_rows(&[4, 0, 4, 2])).unwrap();
+    check_op_on(dev, &[&[5]], |v| v[0].gather_rows(&[1, 1, 3])).unwrap();
 }
 
-#[test]
-fn composite_mlp_loss() {
+fn composite_mlp_loss(dev: Device) {
     // tanh MLP 3 → 4 → 2 with a Gaussian log-likelihood-like loss.
-    check_op(&[&[6, 3], &[3, 4], &[4], &[4, 2], &[2]], |v| {
+    check_op_on(dev, &[&[6, 3], &[3, 4], &[4], &[4, 2], &[2]], |v| {
         let h = v[0].affine(&v[1], &v[2])?.tanh()?;
         let y = h.affine(&v[3], &v[4])?;
         y.square()?.sum_axis(1, false)?.mul_scalar(0.5)?.mean_all()
@@ -218,10 +205,9 @@ fn composite_mlp_loss() {
     .unwrap();
 }
 
-#[test]
-fn custom_op() {
+fn custom_op(dev: Device) {
     // x³ as a custom op with its own rule.
-    check_op(&[&[4]], |v| {
+    check_op_on(dev, &[&[4]], |v| {
         let x = v[0];
         let y = x.value().unary(wasserflow::backend::UnaryOp::Powi(3))?;
         Ok(x.tape().custom(&[x], y, |ins, _y, gy| {
@@ -232,10 +218,9 @@ fn custom_op() {
     .unwrap();
 }
 
-#[test]
-fn a_wrong_rule_is_caught() {
+fn a_wrong_rule_is_caught(dev: Device) {
     // The checker must be able to fail: a custom op with a rule off by 1%.
-    let r = check_op(&[&[4]], |v| {
+    let r = check_op_on(dev, &[&[4]], |v| {
         let x = v[0];
         let y = x.value().unary(wasserflow::backend::UnaryOp::Square)?;
         Ok(x.tape().custom(&[x], y, |ins, _y, gy| Ok(vec![Some(ins[0].scale(2.02)?.mul(gy)?)])))
@@ -243,21 +228,19 @@ fn a_wrong_rule_is_caught() {
     assert!(r.is_err());
 }
 
-#[test]
-fn constants_get_no_gradient() {
+fn constants_get_no_gradient(dev: Device) {
     let tape = Tape::new();
-    let a = tape.var(Tensor::<f64>::from_f64s(&[1.0, 2.0], [2]).unwrap());
-    let c = tape.constant(Tensor::<f64>::from_f64s(&[3.0, 4.0], [2]).unwrap());
+    let a = tape.var(Tensor::<f64>::from_f64s(&[1.0, 2.0], [2]).unwrap().to_device(dev).unwrap());
+    let c = tape.constant(Tensor::<f64>::from_f64s(&[3.0, 4.0], [2]).unwrap().to_device(dev).unwrap());
     let l = a.mul(&c).unwrap().sum_all().unwrap();
     let g = tape.backward(l).unwrap();
     assert_eq!(g.get(a).unwrap().to_vec().unwrap(), vec![3.0, 4.0]);
     assert!(g.get(c).is_none());
 }
 
-#[test]
-fn backward_needs_a_scalar() {
+fn backward_needs_a_scalar(dev: Device) {
     let tape = Tape::new();
-    let a = tape.var(Tensor::<f64>::zeros([2]));
+    let a = tape.var(Tensor::<f64>::zeros_on([2], dev).unwrap());
     assert!(tape.backward(a.exp().unwrap()).is_err());
 }
 
@@ -272,20 +255,19 @@ const FUSED_ACTIVATIONS: [Activation; 7] = [
     Activation::Identity,
 ];
 
-#[test]
-fn tangent_act() {
+fn tangent_act(dev: Device) {
     for act in FUSED_ACTIVATIONS {
         for parts in 1..=3 {
-            check_op(&[&[3 * parts, 4], &[4]], |v| v[0].tangent_act(&v[1], 3, act))
+            check_op_on(dev, &[&[3 * parts, 4], &[4]], |v| v[0].tangent_act(&v[1], 3, act))
                 .unwrap_or_else(|e| panic!("{act:?} with {parts} parts: {e}"));
         }
-        check_op(&[&[2, 5], &[1, 5]], |v| v[0].tangent_act(&v[1], 1, act)).unwrap();
+        check_op_on(dev, &[&[2, 5], &[1, 5]], |v| v[0].tangent_act(&v[1], 1, act)).unwrap();
     }
 }
 
-#[test]
-fn tangent_act_equals_its_composite_definition() {
-    let ins = random_inputs(&[&[9, 4], &[4]], -2.0, 2.0);
+fn tangent_act_equals_its_composite_definition(dev: Device) {
+    let ins: Vec<_> =
+        random_inputs(&[&[9, 4], &[4]], -2.0, 2.0).into_iter().map(|t| t.to_device(dev).unwrap()).collect();
     let tape = Tape::new();
     let (z, b) = (tape.constant(ins[0].clone()), tape.constant(ins[1].clone()));
     let fused = z.tangent_act(&b, 3, Activation::Tanh).unwrap().value().to_vec().unwrap();
@@ -298,13 +280,54 @@ fn tangent_act_equals_its_composite_definition() {
     }
 }
 
-#[test]
-fn bias_act() {
+fn bias_act(dev: Device) {
     for act in FUSED_ACTIVATIONS {
         for (rows, width) in [(1, 1), (3, 4), (70, 3)] {
-            check_op(&[&[rows, width], &[width]], |v| v[0].bias_act(&v[1], act))
+            check_op_on(dev, &[&[rows, width], &[width]], |v| v[0].bias_act(&v[1], act))
                 .unwrap_or_else(|e| panic!("{act:?} {rows}x{width}: {e}"));
         }
-        check_op(&[&[2, 5], &[1, 5]], |v| v[0].bias_act(&v[1], act)).unwrap();
+        check_op_on(dev, &[&[2, 5], &[1, 5]], |v| v[0].bias_act(&v[1], act)).unwrap();
     }
 }
+
+on_every_device!(
+    neg,
+    exp,
+    ln,
+    sqrt,
+    square,
+    recip,
+    powi3,
+    powi_neg2,
+    add_scalar,
+    mul_scalar,
+    tanh,
+    sigmoid,
+    softplus,
+    softplus_beta,
+    silu,
+    elu,
+    selu,
+    abs_and_relu_away_from_kink,
+    activation_derivatives_are_differentiable,
+    act_deriv_matches_finite_difference_of_act,
+    add_sub_mul_broadcasting,
+    div_broadcasting,
+    same_var_twice,
+    lincomb,
+    matmul_all_transposes,
+    batched_matmul_and_shared_operand,
+    affine,
+    transpose,
+    sums_and_means,
+    logsumexp,
+    reshape_broadcast_slice_concat_gather,
+    composite_mlp_loss,
+    custom_op,
+    a_wrong_rule_is_caught,
+    constants_get_no_gradient,
+    backward_needs_a_scalar,
+    tangent_act,
+    tangent_act_equals_its_composite_definition,
+    bias_act,
+);

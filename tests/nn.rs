@@ -2,23 +2,24 @@
 //! parameter gradients (the Hutchinson term), Adam/AdamW/SGD against scalar
 //! reference implementations, clipping and schedules.
 
+mod common;
+
 use wasserflow::autodiff::Tape;
 use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
 use wasserflow::nn::{Activation, Init, Mlp, ParamStore, Params};
 use wasserflow::optim::{Adam, Optimizer, Sgd, clip_grad_norm, grad_norm};
-use wasserflow::{Rng, Tensor};
+use wasserflow::{Device, Rng, Tensor};
 
-fn small_mlp(act: Activation) -> (ParamStore<f64>, Mlp) {
+fn small_mlp(act: Activation, dev: Device) -> (ParamStore<f64>, Mlp) {
     let mut store = ParamStore::new();
     let mut rng = Rng::seed(11);
     let mlp = Mlp::new(&mut store, "v", &[3, 5, 4, 2], act, Init::XavierNormal, &mut rng).unwrap();
-    (store, mlp)
+    (store.to_device(dev).unwrap(), mlp)
 }
 
-#[test]
-fn forward_on_tape_matches_eval() {
-    let (store, mlp) = small_mlp(Activation::Tanh);
-    let x = random_inputs(&[&[7, 3]], -1.0, 1.0).remove(0);
+fn forward_on_tape_matches_eval(dev: Device) {
+    let (store, mlp) = small_mlp(Activation::Tanh, dev);
+    let x = random_inputs(&[&[7, 3]], -1.0, 1.0).remove(0).to_device(dev).unwrap();
     let tape = Tape::new();
     let p = store.attach(&tape);
     let y = mlp.forward(&p, tape.constant(x.clone())).unwrap().value().to_vec().unwrap();
@@ -26,12 +27,12 @@ fn forward_on_tape_matches_eval() {
     assert_eq!(y, z);
 }
 
-#[test]
-fn tangents_are_jacobian_vector_products() {
+fn tangents_are_jacobian_vector_products(dev: Device) {
     for act in [Activation::Tanh, Activation::Softplus { beta: 1.0 }, Activation::Silu, Activation::Elu { alpha: 1.0 }]
     {
-        let (store, mlp) = small_mlp(act);
-        let ins = random_inputs(&[&[4, 3], &[8, 3]], -1.0, 1.0);
+        let (store, mlp) = small_mlp(act, dev);
+        let ins: Vec<_> =
+            random_inputs(&[&[4, 3], &[8, 3]], -1.0, 1.0).into_iter().map(|t| t.to_device(dev).unwrap()).collect();
         let (x, t) = (&ins[0], &ins[1]);
         let tape = Tape::new();
         let p = store.attach_frozen(&tape);
@@ -43,7 +44,10 @@ fn tangents_are_jacobian_vector_products() {
         for probe in 0..2 {
             let shifted = |s: f64| {
                 let v: Vec<f64> = (0..12).map(|i| xv[i] + s * tv[probe * 12 + i]).collect();
-                mlp.eval(&store, &Tensor::from_vec(v, [4, 3]).unwrap()).unwrap().to_vec().unwrap()
+                mlp.eval(&store, &Tensor::from_vec(v, [4, 3]).unwrap().to_device(dev).unwrap())
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()
             };
             let (up, down) = (shifted(h), shifted(-h));
             for i in 0..8 {
@@ -54,8 +58,7 @@ fn tangents_are_jacobian_vector_products() {
     }
 }
 
-#[test]
-fn gradient_of_hutchinson_term_matches_finite_differences() {
+fn gradient_of_hutchinson_term_matches_finite_differences(dev: Device) {
     for act in [Activation::Tanh, Activation::Softplus { beta: 1.0 }, Activation::Sigmoid, Activation::Silu] {
         // A 3 → 5 → 4 → 3 field so that εᵀ J ε is defined (square Jacobian).
         let mut store = ParamStore::new();
@@ -64,7 +67,7 @@ fn gradient_of_hutchinson_term_matches_finite_differences() {
         let mut inputs = random_inputs(&[&[4, 3]], -1.0, 1.0);
         inputs.push(Tensor::rademacher([4, 3], &mut rng).unwrap());
         inputs.extend(store.values().iter().cloned());
-        let r = GradCheck::default()
+        let r = GradCheck::on(dev)
             .run(&inputs, |v| {
                 let p = Params::from_vars(v[2..].to_vec());
                 let (y, jt) = mlp.forward_with_tangents(&p, v[0], v[1])?;
@@ -75,8 +78,7 @@ fn gradient_of_hutchinson_term_matches_finite_differences() {
     }
 }
 
-#[test]
-fn gradient_of_exact_trace_matches_finite_differences() {
+fn gradient_of_exact_trace_matches_finite_differences(dev: Device) {
     // tr(∂v/∂x) with d = 2 unit tangents (the exact divergence), differentiated
     // with respect to x and every parameter.
     let mut store = ParamStore::new();
@@ -91,7 +93,7 @@ fn gradient_of_exact_trace_matches_finite_differences() {
     let mut inputs = random_inputs(&[&[b, 2]], -1.0, 1.0);
     inputs.push(Tensor::from_vec(e, [2 * b, 2]).unwrap());
     inputs.extend(store.values().iter().cloned());
-    GradCheck::default()
+    GradCheck::on(dev)
         .run(&inputs, |v| {
             let p = Params::from_vars(v[2..].to_vec());
             let (_, jt) = mlp.forward_with_tangents(&p, v[0], v[1])?;
@@ -102,7 +104,7 @@ fn gradient_of_exact_trace_matches_finite_differences() {
 
 #[test]
 fn mlp_rejects_bad_shapes() {
-    let (store, mlp) = small_mlp(Activation::Tanh);
+    let (store, mlp) = small_mlp(Activation::Tanh, Device::Cpu);
     assert!(mlp.eval(&store, &Tensor::zeros([4, 2])).is_err());
     let mut s2 = ParamStore::<f64>::new();
     assert!(Mlp::new(&mut s2, "m", &[3], Activation::Tanh, Init::Zeros, &mut Rng::seed(0)).is_err());
@@ -234,7 +236,7 @@ fn init_is_seeded_and_scaled() {
 
 #[test]
 fn data_parallel_gradients_equal_the_whole_batch_gradients() {
-    let (store, mlp) = small_mlp(Activation::Tanh);
+    let (store, mlp) = small_mlp(Activation::Tanh, Device::Cpu);
     let x = random_inputs(&[&[300, 3]], -1.0, 1.0).remove(0);
     let tape = Tape::new();
     let p = store.attach(&tape);
@@ -249,3 +251,10 @@ fn data_parallel_gradients_equal_the_whole_batch_gradients() {
         }
     }
 }
+
+on_every_device!(
+    forward_on_tape_matches_eval,
+    tangents_are_jacobian_vector_products,
+    gradient_of_hutchinson_term_matches_finite_differences,
+    gradient_of_exact_trace_matches_finite_differences,
+);

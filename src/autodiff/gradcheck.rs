@@ -3,8 +3,11 @@
 //! A non-scalar output is contracted with fixed random weights first, so every
 //! output component is checked, not just their sum. Adding a check for a new
 //! op is one line: `check_op(&[&[3, 4], &[4]], |v| v[0].add(&v[1])).unwrap()`.
+//! Checks run on any device ([`GradCheck::on`]): the inputs, the weights and
+//! every finite-difference evaluation live there.
 
 use super::tape::{Tape, Var};
+use crate::backend::Device;
 use crate::tensor::random::Rng;
 use crate::tensor::{Shape, Tensor};
 use crate::{Error, Result};
@@ -18,11 +21,13 @@ pub struct GradCheck {
     pub rtol: f64,
     /// Absolute tolerance.
     pub atol: f64,
+    /// Where the function is evaluated.
+    pub device: Device,
 }
 
 impl Default for GradCheck {
     fn default() -> Self {
-        GradCheck { step: 1e-6, rtol: 1e-6, atol: 1e-8 }
+        GradCheck { step: 1e-6, rtol: 1e-6, atol: 1e-8, device: Device::Cpu }
     }
 }
 
@@ -42,11 +47,16 @@ fn contracted<'t>(tape: &'t Tape<f64>, out: Var<'t, f64>) -> Result<Var<'t, f64>
         return out.reshape(Shape::scalar());
     }
     let mut rng = Rng::seed(0x5eed ^ shape.numel() as u64);
-    let w = tape.constant(Tensor::rand_uniform(shape, 0.5, 1.5, &mut rng)?);
+    let w = tape.constant(Tensor::rand_uniform(shape, 0.5, 1.5, &mut rng)?.to_device(out.value().device())?);
     out.mul(&w)?.sum_all()
 }
 
 impl GradCheck {
+    /// The default check on `device`.
+    pub fn on(device: Device) -> Self {
+        GradCheck { device, ..GradCheck::default() }
+    }
+
     /// Compares the tape's gradient of `f` at `inputs` with central differences.
     pub fn run<F>(&self, inputs: &[Tensor<f64>], f: F) -> Result<GradCheckReport>
     where
@@ -57,6 +67,9 @@ impl GradCheck {
             let vars: Vec<_> = xs.iter().map(|x| tape.constant(x.clone())).collect();
             contracted(&tape, f(&vars)?)?.value().item()
         };
+        let device = self.device;
+        let at = |v: Vec<f64>, x: &Tensor<f64>| Tensor::from_vec(v, x.shape().clone())?.to_device(device);
+        let inputs: Vec<Tensor<f64>> = inputs.iter().map(|x| x.to_device(device)).collect::<Result<_>>()?;
         let tape = Tape::new();
         let vars: Vec<_> = inputs.iter().map(|x| tape.var(x.clone())).collect();
         let loss = contracted(&tape, f(&vars)?)?;
@@ -69,10 +82,10 @@ impl GradCheck {
                 let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
                 let mut shifted = base.clone();
                 shifted[j] = base[j] + self.step;
-                xs[i] = Tensor::from_vec(shifted.clone(), x.shape().clone())?;
+                xs[i] = at(shifted.clone(), x)?;
                 let up = eval(&xs)?;
                 shifted[j] = base[j] - self.step;
-                xs[i] = Tensor::from_vec(shifted, x.shape().clone())?;
+                xs[i] = at(shifted, x)?;
                 let down = eval(&xs)?;
                 let numeric = (up - down) / (2.0 * self.step);
                 let a = analytic[j];
@@ -102,7 +115,15 @@ pub fn check_op<F>(shapes: &[&[usize]], f: F) -> Result<GradCheckReport>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
 {
-    GradCheck::default().run(&random_inputs(shapes, -2.0, 2.0), f)
+    check_op_on(Device::Cpu, shapes, f)
+}
+
+/// [`check_op`] on `device`.
+pub fn check_op_on<F>(device: Device, shapes: &[&[usize]], f: F) -> Result<GradCheckReport>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+{
+    GradCheck::on(device).run(&random_inputs(shapes, -2.0, 2.0), f)
 }
 
 /// Checks `f` at random inputs of `shapes` drawn from `[0.5, 2)` (for ops
@@ -111,5 +132,13 @@ pub fn check_op_positive<F>(shapes: &[&[usize]], f: F) -> Result<GradCheckReport
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
 {
-    GradCheck::default().run(&random_inputs(shapes, 0.5, 2.0), f)
+    check_op_positive_on(Device::Cpu, shapes, f)
+}
+
+/// [`check_op_positive`] on `device`.
+pub fn check_op_positive_on<F>(device: Device, shapes: &[&[usize]], f: F) -> Result<GradCheckReport>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Result<Var<'t, f64>>,
+{
+    GradCheck::on(device).run(&random_inputs(shapes, 0.5, 2.0), f)
 }

@@ -128,6 +128,9 @@ pub trait BackendStorage<T: Float>: Sized {
     fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self>;
     /// The adjoint of `gather_rows`: `out[idx[i]] += self[i]` into `n_rows` zero rows.
     fn scatter_add_rows(&self, idx: &[usize], n_rows: usize, row_len: usize) -> Result<Self>;
+    /// `Σ_j c_j·x_j` over same-length buffers (at least one): the stage
+    /// combinations of a Runge–Kutta step in one pass.
+    fn lincomb(terms: &[(T, &Self)]) -> Result<Self>;
     /// In place: `self ← self + alpha·x`.
     fn axpy(&mut self, alpha: T, x: &Self) -> Result<()>;
     /// In place: `self ← alpha·self`.

@@ -64,7 +64,7 @@ impl<T: Float> Storage<T> {
     pub fn full(len: usize, value: T, device: Device) -> Result<Self> {
         match device {
             Device::Cpu => Ok(Storage::Cpu(CpuStorage::full(len, value))),
-            Device::Cuda(i) => Ok(Storage::Cuda(CudaStorage::from_host(&vec![value; len], i)?)),
+            Device::Cuda(i) => Ok(Storage::Cuda(CudaStorage::full(len, value, i)?)),
         }
     }
 
@@ -216,6 +216,31 @@ impl<T: Float> Storage<T> {
     }
     pub fn scatter_add_rows(&self, idx: &[usize], n_rows: usize, row_len: usize) -> Result<Self> {
         on_device_wrap!(self, s => s.scatter_add_rows(idx, n_rows, row_len))
+    }
+    pub fn lincomb(terms: &[(T, &Self)]) -> Result<Self> {
+        let first = terms.first().ok_or_else(|| Error::InvalidArgument("lincomb of no terms".into()))?.1;
+        match first {
+            Storage::Cpu(_) => {
+                let parts = terms
+                    .iter()
+                    .map(|&(c, x)| match x {
+                        Storage::Cpu(s) => Ok((c, s)),
+                        other => Err(mismatch(first.device(), other.device(), "lincomb")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Storage::Cpu(CpuStorage::lincomb(&parts)?))
+            }
+            Storage::Cuda(_) => {
+                let parts = terms
+                    .iter()
+                    .map(|&(c, x)| match x {
+                        Storage::Cuda(s) => Ok((c, s)),
+                        other => Err(mismatch(first.device(), other.device(), "lincomb")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Storage::Cuda(CudaStorage::lincomb(&parts)?))
+            }
+        }
     }
     pub fn axpy(&mut self, alpha: T, x: &Self) -> Result<()> {
         let (sd, xd) = (self.device(), x.device());

@@ -12,6 +12,7 @@ use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::settings::Settings;
 use super::{TrainArgs, evaluate, figures};
+use crate::Device;
 use crate::density::{Backprop, Divergence};
 use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, ReparamConfig, StepSchedule};
 use crate::flows::jko::{refine_jko, train_jko};
@@ -170,6 +171,7 @@ fn train_cnf_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<Block
         lr: setting!(s, lr),
         iterations: setting!(s, iterations),
         seed: setting!(s, seed),
+        device: Device::Cpu,
     };
     single_block_run("cnf", s, data, run, |on_iteration| {
         train_cnf::<f32>(
@@ -436,6 +438,7 @@ fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
         step_size: setting!(s, step_size),
         solver: tableau::by_name(&setting!(s, solver))?,
         divergence: Divergence::from_name(&setting!(s, divergence))?,
+        device: Device::Cpu,
     })
 }
 

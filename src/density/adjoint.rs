@@ -39,7 +39,7 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
             let f = cnf.dynamics(&p, t, &y, tape.constant(directions.clone()))?;
             Ok(f.iter().map(|v| v.value()).collect())
         },
-        vec![x.clone(), Tensor::zeros([batch, 1])],
+        vec![x.clone(), Tensor::zeros_on([batch, 1], x.device())?],
         &cnf.grid,
         cnf.solver,
     )?;
@@ -56,7 +56,7 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
             let p = store.attach(&tape);
             let xv = tape.var(s[0].clone());
             let dirs = tape.constant(directions.clone());
-            let f = cnf.dynamics(&p, t, &[xv, tape.constant(Tensor::zeros([batch, 1]))], dirs)?;
+            let f = cnf.dynamics(&p, t, &[xv, tape.constant(Tensor::zeros_on([batch, 1], x.device())?)], dirs)?;
             let v = f[0].value();
             // aᵀ f_x + a_ℓ (∇·v): one reverse sweep gives both VJPs.
             let inner = f[0]

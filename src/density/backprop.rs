@@ -91,11 +91,11 @@ impl Backprop {
         directions: &Tensor<T>,
     ) -> Result<LossAndGrads<T>> {
         let batch = x.dims()[0];
-        if shard_bounds(batch).len() == 1 {
+        if shard_bounds(batch, x.device()).len() == 1 {
             return self.loss_and_grads(cnf, store, x, directions, &nll_loss);
         }
         let k = directions.dims()[0] / batch;
-        let c = combine_shards(batch, |lo, hi| {
+        let c = combine_shards(batch, x.device(), |lo, hi| {
             let rows: Vec<usize> = (0..k).flat_map(|j| (j * batch + lo)..(j * batch + hi)).collect();
             let r =
                 self.loss_and_grads(cnf, store, &x.slice(0, lo, hi - lo)?, &directions.gather_rows(&rows)?, &nll_loss)?;
@@ -152,7 +152,7 @@ pub fn checkpointed<T: Float, F: VelocityField<T>>(
 ) -> Result<LossAndGrads<T>> {
     let batch = x.dims()[0];
     // Forward, untracked: the state at every grid point.
-    let mut states: Vec<Vec<Tensor<T>>> = vec![vec![x.clone(), Tensor::zeros([batch, 1])]];
+    let mut states: Vec<Vec<Tensor<T>>> = vec![vec![x.clone(), Tensor::zeros_on([batch, 1], x.device())?]];
     for w in cnf.grid.windows(2) {
         let tape = Tape::new();
         let p = store.attach_frozen(&tape);

@@ -91,7 +91,7 @@ impl<F> Cnf<F> {
         F: VelocityField<T>,
     {
         let batch = x.shape().dim(0);
-        let l0 = x.tape().constant(Tensor::zeros([batch, 1]));
+        let l0 = x.tape().constant(Tensor::zeros_on([batch, 1], x.value().device())?);
         let (y, _) = fixed::integrate_on_grid(
             |t, s: &Vec<Var<'t, T>>| self.dynamics(p, t, s, directions),
             vec![x, l0],
@@ -136,7 +136,7 @@ impl<F> Cnf<F> {
             let xb = x.slice(0, start, len)?;
             let tape = Tape::new();
             let p = store.attach_frozen(&tape);
-            let dirs = tape.constant(self.divergence.directions_for(len, self.field_dim(), rng)?);
+            let dirs = tape.constant(self.divergence.directions_for(len, self.field_dim(), x.device(), rng)?);
             let lp = self.log_prob_on_tape(&p, tape.constant(xb), dirs)?;
             out.extend(lp.value().to_f64_vec()?);
             start += len;
@@ -183,7 +183,7 @@ impl<F> Cnf<F> {
     where
         F: VelocityField<T>,
     {
-        let z = Tensor::randn([n, self.field_dim()], rng)?;
+        let z = Tensor::randn([n, self.field_dim()], rng)?.to_device(store.device())?;
         self.invert(store, &z)
     }
 

@@ -6,6 +6,7 @@
 //! parameters and the input.
 
 use crate::autodiff::Var;
+use crate::backend::Device;
 use crate::nn::{Params, VelocityField};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
@@ -51,8 +52,16 @@ impl Divergence {
     /// The tangent directions for a batch, stacked as `[k·batch, dim]` (row
     /// `j·batch + i` is direction `j` at sample `i`). Hutchinson probes are
     /// drawn here, once per solve, and then held fixed along the trajectory.
-    pub fn directions_for<T: Float>(&self, batch: usize, dim: usize, rng: &mut Rng) -> Result<Tensor<T>> {
-        match *self {
+    /// Probes are drawn on the host (so a seed gives the same probes on every
+    /// device) and copied to `device`.
+    pub fn directions_for<T: Float>(
+        &self,
+        batch: usize,
+        dim: usize,
+        device: Device,
+        rng: &mut Rng,
+    ) -> Result<Tensor<T>> {
+        let host = match *self {
             Divergence::Exact => {
                 let mut e = vec![T::ZERO; dim * batch * dim];
                 for j in 0..dim {
@@ -67,7 +76,8 @@ impl Divergence {
                 Tensor::rademacher([probes * batch, dim], rng)
             }
             Divergence::Hutchinson { probes, probe: Probe::Gaussian } => Tensor::randn([probes * batch, dim], rng),
-        }
+        }?;
+        host.to_device(device)
     }
 
     /// `(v(x, t), ∇·v(x, t))` with the divergence of shape `[batch, 1]`, given

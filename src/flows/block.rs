@@ -12,6 +12,7 @@
 
 use super::field::{Field, FieldKind};
 use crate::autodiff::Tape;
+use crate::backend::Device;
 use crate::density::cnf::standard_normal_log_prob;
 use crate::density::{Cnf, Divergence};
 use crate::nn::{Activation, ParamStore};
@@ -72,6 +73,14 @@ impl<T: Float> Block<T> {
 
     /// A block with given parameters, which must match the specification's
     /// network in names and shapes (say which do not).
+    /// The same block with its parameters on `device`.
+    pub fn to_device(self, device: Device) -> Result<Self> {
+        if self.store.device() == device {
+            return Ok(self);
+        }
+        Ok(Block { store: self.store.to_device(device)?, ..self })
+    }
+
     pub fn with_params(spec: BlockSpec, store: ParamStore<T>) -> Result<Self> {
         let mut block = Self::new(spec, &mut Rng::seed(0))?;
         let expected = &block.store;
@@ -247,7 +256,8 @@ impl<T: Float> BlockFlow<T> {
 
     /// `n` samples: `z ~ N(0, I)` pulled back through every block.
     pub fn sample(&self, n: usize, rng: &mut Rng, opts: EvalOptions) -> Result<Tensor<T>> {
-        let z = Tensor::randn([n, self.dim], rng)?;
+        let device = self.blocks.first().map_or(Device::Cpu, |b| b.store.device());
+        let z = Tensor::randn([n, self.dim], rng)?.to_device(device)?;
         self.invert(&z, opts)
     }
 
@@ -273,12 +283,12 @@ impl<T: Float> BlockFlow<T> {
         while start < n {
             let len = chunk.max(1).min(n - start);
             let mut y = x.slice(0, start, len)?;
-            let mut total = Tensor::zeros([len, 1]);
+            let mut total = Tensor::zeros_on([len, 1], x.device())?;
             for (block, cnf) in self.blocks.iter().zip(&cnfs) {
-                let dirs = cnf.divergence.directions_for(len, self.dim, rng)?;
+                let dirs = cnf.divergence.directions_for(len, self.dim, x.device(), rng)?;
                 let (mut state, _) = fixed::integrate_on_grid(
                     |t, s: &Vec<Tensor<T>>| untracked_dynamics(cnf, &block.store, t, s, &dirs),
-                    vec![y, Tensor::zeros([len, 1])],
+                    vec![y, Tensor::zeros_on([len, 1], x.device())?],
                     &cnf.grid,
                     cnf.solver,
                 )?;

@@ -3,6 +3,7 @@
 
 use super::block::{Block, BlockFlow, BlockSpec};
 use super::field::FieldKind;
+use crate::backend::Device;
 use crate::density::{Backprop, Divergence};
 use crate::nn::Activation;
 use crate::ode::Tableau;
@@ -29,6 +30,8 @@ pub struct CnfConfig {
     pub lr: f64,
     pub iterations: usize,
     pub seed: u64,
+    /// Where training runs; the returned flow is on the host either way.
+    pub device: Device,
 }
 
 impl CnfConfig {
@@ -50,6 +53,7 @@ impl CnfConfig {
             lr: 1e-3,
             iterations: 1000,
             seed: 0,
+            device: Device::Cpu,
         }
     }
 
@@ -98,11 +102,11 @@ pub fn train_cnf<T: Float>(
     cfg.validate()?;
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
-    let mut block = Block::new(cfg.block_spec()?, &mut init_rng)?;
+    let mut block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
     let mut opt = Adam::new(cfg.lr);
     for iteration in 0..cfg.iterations {
-        let x = sample(cfg.batch, &mut rng)?;
-        let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, &mut rng)?;
+        let x = sample(cfg.batch, &mut rng)?.to_device(cfg.device)?;
+        let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, cfg.device, &mut rng)?;
         let r = cfg.backprop.nll_and_grads(&block.cnf, &block.store, &x, &dirs)?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
@@ -111,6 +115,6 @@ pub fn train_cnf<T: Float>(
         on_iteration(&IterationReport { iteration, loss: r.loss }, &block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);
-    flow.push(block)?;
+    flow.push(block.to_device(Device::Cpu)?)?;
     Ok(flow)
 }

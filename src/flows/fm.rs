@@ -21,6 +21,7 @@ use super::block::{Block, BlockFlow, BlockSpec};
 use super::field::FieldKind;
 use super::time_sampler::TimeSampler;
 use crate::autodiff::{Tape, Var};
+use crate::backend::Device;
 use crate::density::Divergence;
 use crate::nn::data_parallel::combine_shards;
 use crate::nn::{Activation, ParamStore, VelocityField};
@@ -139,6 +140,11 @@ pub fn mean_squared_distance<'t, T: Float>(v: Var<'t, T>, u: &Tensor<T>) -> Resu
         shape_err!("squared distance between {} and {}", vv.shape(), u.shape());
     }
     let n = vv.dims()[0] as f64;
+    if vv.device() != Device::Cpu {
+        // On a device, as recorded ops: the same value and gradient, no host copies.
+        let u = v.tape().constant(u.clone());
+        return v.sub(&u)?.square()?.sum_all()?.mul_scalar(1.0 / n);
+    }
     let sum: f64 = vv
         .as_slice()?
         .iter()
@@ -177,12 +183,16 @@ pub fn matching_loss_and_grads<T: Float, F: VelocityField<T> + Sync>(
         shape_err!("a field on ℝ^{} cannot match {d}-dimensional points", field.dim());
     }
     let (a, b) = (x0.as_slice()?, x1.as_slice()?);
-    let c = combine_shards(n, |lo, hi| {
+    let device = store.device();
+    let c = combine_shards(n, device, |lo, hi| {
+        // Pairs are drawn and interpolated on the host, then copied to the
+        // parameters' device in one transfer each.
         let (xt, u) = interpolated(interpolant, &a[lo * d..hi * d], &b[lo * d..hi * d], &t[lo..hi], d)?;
         let mut times = Tensor::zeros([hi - lo, 1]);
         for (dst, &s) in times.make_mut()?.iter_mut().zip(&t[lo..hi]) {
             *dst = T::from_f64(s);
         }
+        let (xt, u, times) = (xt.to_device(device)?, u.to_device(device)?, times.to_device(device)?);
         let tape = Tape::new();
         let p = store.attach(&tape);
         let v = field.forward_rows(&p, tape.constant(xt), tape.constant(times))?;
@@ -212,6 +222,8 @@ pub struct FmConfig {
     pub solver: &'static Tableau,
     /// Divergence used by the model's likelihood.
     pub divergence: Divergence,
+    /// Where training runs; the returned flow is on the host either way.
+    pub device: Device,
 }
 
 impl FmConfig {
@@ -233,6 +245,7 @@ impl FmConfig {
             step_size: 0.05,
             solver: &crate::ode::tableau::RK4_38,
             divergence: Divergence::Exact,
+            device: Device::Cpu,
         }
     }
 
@@ -349,7 +362,7 @@ pub fn train_fm<T: Float>(
     cfg.validate()?;
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
-    let block = Block::new(cfg.block_spec()?, &mut init_rng)?;
+    let block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
     let mut trainer = FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?;
     for iteration in 0..cfg.iterations {
         let x0 = sample(cfg.batch, &mut rng)?;
@@ -361,6 +374,6 @@ pub fn train_fm<T: Float>(
         on_iteration(&MatchingReport { block: 1, iteration, loss }, &trainer.block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);
-    flow.push(trainer.into_block())?;
+    flow.push(trainer.into_block().to_device(Device::Cpu)?)?;
     Ok(flow)
 }

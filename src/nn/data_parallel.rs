@@ -10,6 +10,7 @@
 
 use super::params::{ParamStore, Params};
 use crate::autodiff::{Tape, Var};
+use crate::backend::Device;
 use crate::backend::cpu::team;
 use crate::tensor::{Float, Tensor};
 use crate::{Result, shape_err};
@@ -17,10 +18,12 @@ use crate::{Result, shape_err};
 /// Shards smaller than this are not worth a thread.
 pub const MIN_SHARD_ROWS: usize = 64;
 
-/// The row ranges `[lo, hi)` a batch is cut into: one per thread, none
-/// shorter than [`MIN_SHARD_ROWS`] (a single range for small batches).
-pub fn shard_bounds(batch: usize) -> Vec<(usize, usize)> {
-    let shards = team::threads().min(batch / MIN_SHARD_ROWS).max(1);
+/// The row ranges `[lo, hi)` a batch on `device` is cut into: on the CPU one
+/// per thread, none shorter than [`MIN_SHARD_ROWS`] (a single range for small
+/// batches); on a GPU one range, since its kernels already span the batch.
+pub fn shard_bounds(batch: usize, device: Device) -> Vec<(usize, usize)> {
+    let threads = if device == Device::Cpu { team::threads() } else { 1 };
+    let shards = threads.min(batch / MIN_SHARD_ROWS).max(1);
     (0..shards).map(|s| (s * batch / shards, (s + 1) * batch / shards)).collect()
 }
 
@@ -38,9 +41,10 @@ pub struct Combined<T: Float, R> {
 /// gradients, and any per-row results (kept unweighted, in shard order).
 pub fn combine_shards<T: Float, R: Send>(
     batch: usize,
+    device: Device,
     shard: impl Fn(usize, usize) -> Result<(f64, Vec<Tensor<T>>, R)> + Sync,
 ) -> Result<Combined<T, R>> {
-    let bounds = shard_bounds(batch);
+    let bounds = shard_bounds(batch, device);
     let results = team::map_collect(bounds.len(), |s| shard(bounds[s].0, bounds[s].1));
     let mut loss = 0.0;
     let mut sum: Vec<Tensor<T>> = Vec::new();
@@ -68,7 +72,7 @@ pub fn mean_loss_and_grads<T: Float>(
     if x.rank() == 0 {
         shape_err!("a batch needs a leading axis of rows");
     }
-    let c = combine_shards(x.dims()[0], |lo, hi| {
+    let c = combine_shards(x.dims()[0], x.device(), |lo, hi| {
         let tape = Tape::new();
         let p = store.attach(&tape);
         let value = loss(&p, tape.constant(x.slice(0, lo, hi - lo)?))?;

@@ -281,7 +281,8 @@ impl<T: Float> VelocityField<T> for ConcatSquashMlp {
         tangents: Var<'t, T>,
     ) -> Result<(Var<'t, T>, Var<'t, T>)> {
         let (batch, k) = check_tangents(&x.value(), &tangents.value(), self.dim)?;
-        let zero = x.tape().constant(Tensor::zeros([self.layers.iter().map(|l| l.layer.out_dim).max().unwrap_or(0)]));
+        let widest = self.layers.iter().map(|l| l.layer.out_dim).max().unwrap_or(0);
+        let zero = x.tape().constant(Tensor::zeros_on([widest], x.value().device())?);
         let mut s = Var::concat(&[x, tangents], 0)?;
         for (i, l) in self.layers.iter().enumerate() {
             if i > 0 {

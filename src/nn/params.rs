@@ -2,6 +2,7 @@
 //! to a tape for one forward/backward pass.
 
 use crate::autodiff::{Grads, Tape, Var};
+use crate::backend::Device;
 use crate::tensor::{Float, Tensor};
 use crate::{Result, invalid_arg};
 
@@ -35,6 +36,15 @@ impl<T: Float> ParamStore<T> {
     }
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+    /// Where the parameters live (the host for an empty store).
+    pub fn device(&self) -> Device {
+        self.values.first().map_or(Device::Cpu, |t| t.device())
+    }
+    /// The same parameters copied to `device`.
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        let values = self.values.iter().map(|t| t.to_device(device)).collect::<Result<_>>()?;
+        Ok(ParamStore { names: self.names.clone(), values })
     }
     /// Total number of scalars.
     pub fn num_scalars(&self) -> usize {

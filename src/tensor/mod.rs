@@ -65,6 +65,10 @@ impl<T: Float> Tensor<T> {
         let shape = shape.into();
         Ok(Self::from_storage(Storage::full(shape.numel(), value, device)?, shape))
     }
+    /// Zeros on `device`.
+    pub fn zeros_on(shape: impl Into<Shape>, device: Device) -> Result<Self> {
+        Self::full(shape, T::ZERO, device)
+    }
     pub fn zeros(shape: impl Into<Shape>) -> Self {
         let shape = shape.into();
         Self::from_storage(Storage::Cpu(crate::backend::cpu::CpuStorage::full(shape.numel(), T::ZERO)), shape)
@@ -152,7 +156,7 @@ impl<T: Float> Tensor<T> {
         Ok(Tensor::from_storage(Storage::from_vec(v, self.device())?, self.shape.clone()))
     }
 
-    fn with_storage(&self, storage: Storage<T>, shape: Shape) -> Self {
+    pub(crate) fn with_storage(&self, storage: Storage<T>, shape: Shape) -> Self {
         Self::from_storage(storage, shape)
     }
 
@@ -189,18 +193,14 @@ impl<T: Float> Tensor<T> {
     /// `Σ cᵢ·xᵢ` over tensors of one shape (the stage combinations of
     /// Runge–Kutta methods).
     pub fn lincomb(terms: &[(f64, &Self)]) -> Result<Self> {
-        let Some(&(c0, x0)) = terms.first() else { invalid_arg!("lincomb of no terms") };
+        let Some(&(_, x0)) = terms.first() else { invalid_arg!("lincomb of no terms") };
         for (_, x) in terms {
             if x.shape != x0.shape {
                 shape_err!("lincomb: shapes {} and {} differ", x0.shape, x.shape);
             }
         }
-        let mut out = x0.scale(c0)?;
-        let s = Arc::make_mut(&mut out.storage);
-        for &(c, x) in &terms[1..] {
-            s.axpy(T::from_f64(c), &x.storage)?;
-        }
-        Ok(out)
+        let parts: Vec<(T, &Storage<T>)> = terms.iter().map(|&(c, x)| (T::from_f64(c), &*x.storage)).collect();
+        Ok(x0.with_storage(Storage::lincomb(&parts)?, x0.shape.clone()))
     }
 
     // ----- reductions ---------------------------------------------------

@@ -177,6 +177,15 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
         copy::scatter_add_rows(self.as_slice(), idx, row_len, out.as_mut_slice());
         Ok(out)
     }
+    fn lincomb(terms: &[(T, &Self)]) -> Result<Self> {
+        let (c0, x0) = terms[0];
+        let mut out = Self::uninit(x0.len());
+        simd::map1(x0.as_slice(), out.as_mut_slice(), move |x| c0 * x);
+        for &(c, x) in &terms[1..] {
+            simd::update1(out.as_mut_slice(), x.as_slice(), move |y, x| y + c * x);
+        }
+        Ok(out)
+    }
     fn axpy(&mut self, alpha: T, x: &Self) -> Result<()> {
         simd::update1(self.as_mut_slice(), x.as_slice(), move |y, x| y + alpha * x);
         Ok(())

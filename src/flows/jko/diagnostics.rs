@@ -176,7 +176,7 @@ pub fn score_through_block<T: Float>(block: &Block<T>, x: &Tensor<T>, s: &Tensor
     let tape = Tape::new();
     let p = block.store.attach_frozen(&tape);
     let xv = tape.var(x.clone());
-    let dirs = tape.constant(Divergence::Exact.directions_for(n, d, &mut crate::Rng::seed(0))?);
+    let dirs = tape.constant(Divergence::Exact.directions_for(n, d, x.device(), &mut crate::Rng::seed(0))?);
     let (z, l) = cnf.forward_on_tape(&p, xv, dirs)?;
     // jac[i][j*d + k] = ∂z_ij/∂x_ik
     let mut jac = vec![0.0f64; n * d * d];

@@ -72,7 +72,7 @@ pub fn jko_loss_and_grads<T: Float>(
         shape_err!("divergence directions of shape {} do not fit a batch of {batch}", directions.shape());
     }
     let k = directions.dims()[0] / batch;
-    let c = combine_shards(batch, |lo, hi| {
+    let c = combine_shards(batch, x.device(), |lo, hi| {
         let xs = x.slice(0, lo, hi - lo)?;
         let ds = if hi - lo == batch {
             directions.clone()
@@ -123,7 +123,7 @@ pub(super) fn train_block<T: Float>(
         }
         let x = particles.gather_rows(&order[next..next + batch])?;
         next += batch;
-        let dirs = tr.divergence.directions_for(batch, d, rng)?;
+        let dirs = tr.divergence.directions_for(batch, d, x.device(), rng)?;
         let (terms, grads) = jko_loss_and_grads(cnf, store, &x, &dirs, tr.h, tr.backprop)?;
         if !terms.total.is_finite() {
             return Err(Error::NonFinite(format!(
@@ -163,8 +163,10 @@ pub fn push_particles<T: Float>(block: &Block<T>, x: &Tensor<T>) -> Result<Tenso
 pub(super) fn evaluate_terms<T: Float>(block: &Block<T>, x: &Tensor<T>, h: f64, rng: &mut Rng) -> Result<LossTerms> {
     let (n, d) = (x.dims()[0], x.dims()[1]);
     let parts = chunks(n);
-    let dirs: Vec<Tensor<T>> =
-        parts.iter().map(|&(_, len)| block.cnf.divergence.directions_for(len, d, rng)).collect::<Result<_>>()?;
+    let dirs: Vec<Tensor<T>> = parts
+        .iter()
+        .map(|&(_, len)| block.cnf.divergence.directions_for(len, d, x.device(), rng))
+        .collect::<Result<_>>()?;
     let sums: Vec<Result<[f64; 3]>> = team::map_collect(parts.len(), |c| {
         let xs = x.slice(0, parts[c].0, parts[c].1)?;
         let tape = Tape::new();

@@ -1,12 +1,12 @@
-//! The NVIDIA backend's storage. Until the CUDA kernels land (and always
-//! without the `cuda` feature) the storage type is uninhabited, so the API is
-//! the same on every build and asking for a CUDA device is a clear error.
+//! The CUDA backend's names in a build without the `cuda` feature: the
+//! storage type is uninhabited, so the API is the same on every build and
+//! asking for a CUDA device is a clear error.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
 
-use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::backend::cpu::gemm::Transpose;
+use crate::backend::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::tensor::{Float, Shape};
 use crate::{Error, Result};
 
@@ -23,9 +23,21 @@ pub fn check_device(ordinal: usize) -> Result<()> {
     )))
 }
 
+/// Does nothing: there are no CUDA matrix products in this build.
+pub fn set_tf32(_on: bool) {}
+
+pub fn tf32() -> bool {
+    false
+}
+
 impl<T: Float> CudaStorage<T> {
     /// Copies host data to the device (unreachable in this build).
     pub fn from_host(_data: &[T], ordinal: usize) -> Result<Self> {
+        check_device(ordinal)?;
+        unreachable!("check_device fails without a CUDA backend")
+    }
+    /// `len` copies of `value` on the device (unreachable in this build).
+    pub fn full(_len: usize, _value: T, ordinal: usize) -> Result<Self> {
         check_device(ordinal)?;
         unreachable!("check_device fails without a CUDA backend")
     }
@@ -102,6 +114,9 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     }
     fn scatter_add_rows(&self, _: &[usize], _: usize, _: usize) -> Result<Self> {
         match self.never {}
+    }
+    fn lincomb(terms: &[(T, &Self)]) -> Result<Self> {
+        match terms[0].1.never {}
     }
     fn axpy(&mut self, _: T, _: &Self) -> Result<()> {
         match self.never {}
