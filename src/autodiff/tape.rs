@@ -111,6 +111,7 @@ impl<T: Float> Tape<T> {
         if root.value.numel() != 1 {
             shape_err!("backward needs a scalar loss, got shape {}", root.value.shape());
         }
+        let _reverse_sweep = crate::backend::profile::backward_scope();
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; loss.id + 1];
         grads[loss.id] = Some(root.value.full_like(T::ONE)?);
         for id in (0..=loss.id).rev() {

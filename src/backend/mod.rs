@@ -9,6 +9,7 @@
 pub mod cpu;
 pub mod cuda;
 pub mod op;
+pub mod profile;
 mod storage;
 
 pub use op::{Activation, BinaryOp, ReduceOp, UnaryOp};
@@ -19,7 +20,7 @@ use crate::tensor::{Float, Shape};
 use cpu::gemm::Transpose;
 
 /// Where a tensor's storage lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Device {
     #[default]
     Cpu,

@@ -27,6 +27,18 @@ fn mismatch(a: Device, b: Device, what: &str) -> Error {
     Error::Device(format!("{what}: operands on different devices ({a} and {b})"))
 }
 
+/// Times the rest of the enclosing primitive when profiling is on; the
+/// FLOP and byte counts are only evaluated then.
+macro_rules! profiled {
+    ($dev:expr, $op:literal, flops = $flops:expr, elems = $elems:expr) => {
+        let _span = if super::profile::is_enabled() {
+            super::profile::span($op, $dev, ($flops) as f64, (($elems) * std::mem::size_of::<T>()) as f64)
+        } else {
+            None
+        };
+    };
+}
+
 /// Applies one expression to the backend storage inside, whatever the device.
 macro_rules! on_device {
     ($self:expr, $s:ident => $e:expr) => {
@@ -97,9 +109,11 @@ impl<T: Float> Storage<T> {
         on_device_wrap!(self, s => s.full_like(len, value))
     }
     pub fn unary(&self, op: UnaryOp) -> Result<Self> {
+        profiled!(self.device(), "unary", flops = self.len(), elems = 2 * self.len());
         on_device_wrap!(self, s => s.unary(op))
     }
     pub fn unary_backward(&self, y: &Self, gy: &Self, op: UnaryOp) -> Result<Self> {
+        profiled!(self.device(), "unary_backward", flops = 2 * self.len(), elems = 4 * self.len());
         match (self, y, gy) {
             (Storage::Cpu(x), Storage::Cpu(y), Storage::Cpu(g)) => Ok(Storage::Cpu(x.unary_backward(y, g, op)?)),
             (Storage::Cuda(x), Storage::Cuda(y), Storage::Cuda(g)) => Ok(Storage::Cuda(x.unary_backward(y, g, op)?)),
@@ -107,6 +121,7 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn binary(&self, rhs: &Self, op: BinaryOp, ls: &Shape, rs: &Shape, out: &Shape) -> Result<Self> {
+        profiled!(self.device(), "binary", flops = out.numel(), elems = self.len() + rhs.len() + out.numel());
         match (self, rhs) {
             (Storage::Cpu(a), Storage::Cpu(b)) => Ok(Storage::Cpu(a.binary(b, op, ls, rs, out)?)),
             (Storage::Cuda(a), Storage::Cuda(b)) => Ok(Storage::Cuda(a.binary(b, op, ls, rs, out)?)),
@@ -114,12 +129,20 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn reduce(&self, op: ReduceOp, shape: &Shape, axis: usize) -> Result<Self> {
+        profiled!(
+            self.device(),
+            "reduce",
+            flops = self.len(),
+            elems = self.len() + self.len() / shape.dims()[axis].max(1)
+        );
         on_device_wrap!(self, s => s.reduce(op, shape, axis))
     }
     pub fn copy_strided(&self, src: &StridedView) -> Result<Self> {
+        profiled!(self.device(), "copy", flops = 0, elems = 2 * src.numel());
         on_device_wrap!(self, s => s.copy_strided(src))
     }
     pub fn copy_into(&self, target: &mut Self, dst: &StridedView) -> Result<()> {
+        profiled!(self.device(), "copy_into", flops = 0, elems = 2 * dst.numel());
         let (sd, td) = (self.device(), target.device());
         match (self, target) {
             (Storage::Cpu(a), Storage::Cpu(t)) => a.copy_into(t, dst),
@@ -140,6 +163,14 @@ impl<T: Float> Storage<T> {
         a_batch_stride: usize,
         b_batch_stride: usize,
     ) -> Result<Self> {
+        let b_count = if b_batch_stride == 0 { 1 } else { batch };
+        let a_count = if a_batch_stride == 0 { 1 } else { batch };
+        profiled!(
+            self.device(),
+            "matmul",
+            flops = 2 * batch * m * n * k,
+            elems = a_count * m * k + b_count * k * n + batch * m * n
+        );
         match (self, rhs) {
             (Storage::Cpu(a), Storage::Cpu(b)) => {
                 Ok(Storage::Cpu(a.matmul(b, ta, tb, batch, m, n, k, a_batch_stride, b_batch_stride)?))
@@ -151,6 +182,7 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn affine(&self, w: &Self, b: &Self, m: usize, n: usize, k: usize) -> Result<Self> {
+        profiled!(self.device(), "affine", flops = 2 * m * n * k + m * n, elems = m * k + k * n + n + m * n);
         match (self, w, b) {
             (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => Ok(Storage::Cpu(x.affine(w, b, m, n, k)?)),
             (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(b)) => Ok(Storage::Cuda(x.affine(w, b, m, n, k)?)),
@@ -158,6 +190,7 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn bias_act(&self, b: &Self, width: usize, act: Activation) -> Result<Self> {
+        profiled!(self.device(), "bias_act", flops = 2 * self.len(), elems = 2 * self.len() + width);
         match (self, b) {
             (Storage::Cpu(z), Storage::Cpu(b)) => Ok(Storage::Cpu(z.bias_act(b, width, act)?)),
             (Storage::Cuda(z), Storage::Cuda(b)) => Ok(Storage::Cuda(z.bias_act(b, width, act)?)),
@@ -172,6 +205,7 @@ impl<T: Float> Storage<T> {
         width: usize,
         act: Activation,
     ) -> Result<(Self, Self)> {
+        profiled!(self.device(), "bias_act_backward", flops = 4 * self.len(), elems = 4 * self.len() + 2 * width);
         match (self, b, y, g) {
             (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(y), Storage::Cpu(g)) => {
                 let (gz, gb) = z.bias_act_backward(b, y, g, width, act)?;
@@ -185,6 +219,7 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self> {
+        profiled!(self.device(), "tangent_act", flops = 2 * self.len(), elems = 2 * self.len() + width);
         match (self, b) {
             (Storage::Cpu(z), Storage::Cpu(b)) => Ok(Storage::Cpu(z.tangent_act(b, batch, width, act)?)),
             (Storage::Cuda(z), Storage::Cuda(b)) => Ok(Storage::Cuda(z.tangent_act(b, batch, width, act)?)),
@@ -199,6 +234,7 @@ impl<T: Float> Storage<T> {
         width: usize,
         act: Activation,
     ) -> Result<(Self, Self)> {
+        profiled!(self.device(), "tangent_act_backward", flops = 4 * self.len(), elems = 3 * self.len() + 2 * width);
         match (self, b, g) {
             (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(g)) => {
                 let (gz, gb) = z.tangent_act_backward(b, g, batch, width, act)?;
@@ -212,13 +248,26 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn gather_rows(&self, idx: &[usize], row_len: usize) -> Result<Self> {
+        profiled!(self.device(), "gather_rows", flops = 0, elems = 2 * idx.len() * row_len);
         on_device_wrap!(self, s => s.gather_rows(idx, row_len))
     }
     pub fn scatter_add_rows(&self, idx: &[usize], n_rows: usize, row_len: usize) -> Result<Self> {
+        profiled!(
+            self.device(),
+            "scatter_add_rows",
+            flops = idx.len() * row_len,
+            elems = (idx.len() + n_rows) * row_len
+        );
         on_device_wrap!(self, s => s.scatter_add_rows(idx, n_rows, row_len))
     }
     pub fn lincomb(terms: &[(T, &Self)]) -> Result<Self> {
         let first = terms.first().ok_or_else(|| Error::InvalidArgument("lincomb of no terms".into()))?.1;
+        profiled!(
+            first.device(),
+            "lincomb",
+            flops = 2 * terms.len() * first.len(),
+            elems = (terms.len() + 1) * first.len()
+        );
         match first {
             Storage::Cpu(_) => {
                 let parts = terms
@@ -243,6 +292,7 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn axpy(&mut self, alpha: T, x: &Self) -> Result<()> {
+        profiled!(self.device(), "axpy", flops = 2 * self.len(), elems = 3 * self.len());
         let (sd, xd) = (self.device(), x.device());
         match (self, x) {
             (Storage::Cpu(a), Storage::Cpu(b)) => a.axpy(alpha, b),
@@ -251,12 +301,15 @@ impl<T: Float> Storage<T> {
         }
     }
     pub fn scale(&mut self, alpha: T) -> Result<()> {
+        profiled!(self.device(), "scale", flops = self.len(), elems = 2 * self.len());
         on_device!(self, s => s.scale(alpha))
     }
     pub fn sum_squares(&self) -> Result<f64> {
+        profiled!(self.device(), "sum_squares", flops = 2 * self.len(), elems = self.len());
         on_device!(self, s => s.sum_squares())
     }
     pub fn all_finite(&self) -> Result<bool> {
+        profiled!(self.device(), "all_finite", flops = self.len(), elems = self.len());
         on_device!(self, s => s.all_finite())
     }
     #[allow(clippy::too_many_arguments)]
@@ -273,6 +326,7 @@ impl<T: Float> Storage<T> {
         bc1: T,
         bc2: T,
     ) -> Result<()> {
+        profiled!(self.device(), "adam", flops = 12 * self.len(), elems = 7 * self.len());
         let (pd, gd) = (self.device(), grad.device());
         match (self, grad, m, v) {
             (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(m), Storage::Cpu(v)) => {

@@ -1,4 +1,4 @@
-//! The `wasserflow` command line: `train`, `sample`, `eval`, `plot`, `demo`.
+//! The `wasserflow` command line: `train`, `sample`, `eval`, `plot`, `demo`, `profile`.
 //!
 //! Every command works on a run directory (see [`run_dir`]). Settings come
 //! from the method's defaults, then a TOML file (`--config`), then flags
@@ -8,6 +8,7 @@ pub mod data;
 pub mod demo;
 pub mod evaluate;
 pub mod figures;
+pub mod profile;
 pub mod progress;
 pub mod run_dir;
 pub mod sample;
@@ -46,6 +47,25 @@ pub enum Command {
     Plot(PlotArgs),
     /// Train a small model on checkerboard with built-in settings, write its figures, report test NLL.
     Demo(DemoArgs),
+    /// Time a few training iterations op by op: where the time goes, worst first.
+    #[command(args_override_self = true)]
+    Profile(Box<ProfileArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// Iterations to profile (after the warm-up).
+    #[arg(long = "profile-iterations", default_value_t = 10)]
+    pub iterations: usize,
+    /// Iterations run first and not profiled.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Write the last profiled iteration as a Chrome trace-event JSON file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// The training configuration, as for `train` (its --iterations and --blocks are replaced).
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +163,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Command::Eval(a) => evaluate::eval_command(a),
         Command::Plot(a) => figures::plot_command(a),
         Command::Demo(a) => demo::demo(a),
+        Command::Profile(a) => profile::profile_command(*a),
     }?;
     Ok(0)
 }

@@ -118,7 +118,7 @@ fn with_state(meta: &Value, state: Value) -> Value {
 }
 
 /// Runs the method's trainer; returns the trained flow.
-fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
+pub(crate) fn train_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -> Result<BlockFlow<f32>> {
     let method = setting!(s, method);
     match method.as_str() {
         "cnf" | "fm" if resume => {

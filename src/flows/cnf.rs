@@ -112,6 +112,7 @@ pub fn train_cnf<T: Float>(
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }
         opt.step(&mut block.store, &r.param_grads)?;
+        crate::backend::profile::end_iteration();
         on_iteration(&IterationReport { iteration, loss: r.loss }, &block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);

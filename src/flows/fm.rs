@@ -371,6 +371,7 @@ pub fn train_fm<T: Float>(
         }
         let x1 = standard_normal(cfg.batch, cfg.dim, &mut rng)?;
         let loss = trainer.step(&x0, &x1, &mut rng).map_err(|e| at_iteration(e, "", iteration))?;
+        crate::backend::profile::end_iteration();
         on_iteration(&MatchingReport { block: 1, iteration, loss }, &trainer.block)?;
     }
     let mut flow = BlockFlow::new(cfg.dim);

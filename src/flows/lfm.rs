@@ -283,6 +283,7 @@ pub fn train_lfm<T: Float>(
             if iteration + tail >= fm.iterations {
                 tail_loss += loss / tail.min(fm.iterations) as f64;
             }
+            crate::backend::profile::end_iteration();
             on_iteration(&MatchingReport { block: n, iteration, loss });
         }
         flow.push(trainer.into_block())?;

@@ -135,6 +135,7 @@ pub(super) fn train_block<T: Float>(
             )));
         }
         opt.step(store, &grads)?;
+        crate::backend::profile::end_iteration();
         hooks.on_iteration(tr.block, iteration, &terms);
     }
     Ok(())
