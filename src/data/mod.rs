@@ -4,6 +4,7 @@
 //! for any of them.
 
 pub mod image;
+pub mod labeled;
 pub mod loaders;
 pub mod mixture;
 pub mod real;
@@ -12,6 +13,7 @@ pub mod standardize;
 pub mod toy;
 
 pub use image::ImageDensity;
+pub use labeled::LabeledSet;
 pub use loaders::{load_csv, load_idx, load_idx_with_dims, load_npy, npy_header, save_npy};
 pub use mixture::GaussianMixture;
 pub use real::{Labeled, data_dir, digits, ecg, ecg_windows, mnist};

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod cnf;
+pub mod dro;
 pub mod field;
 pub mod fm;
 pub mod jko;
@@ -10,6 +11,7 @@ pub mod time_sampler;
 
 pub use block::{Block, BlockFlow, BlockSpec, EvalOptions};
 pub use cnf::{CnfConfig, IterationReport, train_cnf};
+pub use dro::{ClassifierRisk, DroConfig, DroMap, LinearRisk, PgdConfig, Risk, pgd_l2, train_dro, train_dro_grid};
 pub use field::{Field, FieldKind};
 pub use fm::{FmConfig, FmTrainer, Interpolant, MatchingReport, train_fm};
 pub use jko::{BlockReport, JkoConfig, JkoHooks, JkoOutcome, LossTerms, NoHooks, refine_jko, train_jko};

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod checkpoint;
+pub mod classifier;
 pub mod safetensors;
 
 pub use atomic::{write_atomically, write_bytes_atomically};

@@ -1,6 +1,7 @@
 //! Neural-network building blocks: named parameters, initialization, layers,
 //! and the time-dependent velocity fields of neural ODEs.
 
+pub mod classifier;
 pub mod data_parallel;
 mod field;
 mod init;
@@ -9,6 +10,7 @@ mod mlp;
 mod params;
 
 pub use crate::backend::Activation;
+pub use classifier::{Classifier, ClassifierSpec, ClassifierTraining, train_classifier};
 pub use data_parallel::mean_loss_and_grads;
 pub use field::{ConcatSquashLinear, ConcatSquashMlp, TimeMlp, VelocityField};
 pub use init::Init;

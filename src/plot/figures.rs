@@ -823,3 +823,81 @@ pub fn block_metrics(path: &Path, per_block: &[(String, Vec<f64>)], title: &str)
     }
     canvas.save_png(path)
 }
+
+/// A titled set of 2-D points with one class label per point.
+pub type LabeledPoints<'a> = (&'a str, &'a [[f64; 2]], &'a [usize]);
+
+/// Panels of labeled 2-D points over a classifier's decision regions, side
+/// by side on the same `extent`: the points of each `(title, points, labels)`
+/// coloured by label (one colour per class, [`colormap::series_color`]), and,
+/// with `regions = Some((classes, [nx, ny]))`, every panel's background tinted
+/// by the class predicted in each cell of the grid [`grid_points`] lays out
+/// (row by row from the bottom) with the decision boundary, where the
+/// predicted class changes, drawn as a dark line. Flow-DRO's figure: data
+/// beside its worst-case transport. Points outside the extent are not drawn;
+/// non-finite points are left out; each set needs a finite point and one
+/// label per point.
+pub fn decision_panels(
+    path: &Path,
+    sets: &[LabeledPoints<'_>],
+    regions: Option<(&[usize], [usize; 2])>,
+    extent: Extent,
+) -> Result<()> {
+    if sets.is_empty() {
+        invalid_arg!("decision_panels: no point sets");
+    }
+    for (title, points, labels) in sets {
+        if points.is_empty() {
+            invalid_arg!("point set '{title}' is empty");
+        }
+        if labels.len() != points.len() {
+            shape_err!("point set '{title}': {} labels for {} points", labels.len(), points.len());
+        }
+        if !points.iter().any(finite2) {
+            return Err(Error::NonFinite(format!("point set '{title}' has no finite points")));
+        }
+    }
+    if let Some((classes, [nx, ny])) = regions {
+        if nx == 0 || ny == 0 {
+            invalid_arg!("decision_panels: region grid {nx}×{ny} is empty");
+        }
+        if classes.len() != nx * ny {
+            shape_err!("decision_panels: {} classes for a {nx}×{ny} grid", classes.len());
+        }
+    }
+    let titled = sets.iter().any(|(t, _, _)| !t.is_empty());
+    let (mut canvas, panels) = square_row(sets.len(), extent, titled, 0.0)?;
+    for (k, ((title, points, labels), ax)) in sets.iter().zip(&panels).enumerate() {
+        if let Some((classes, [nx, ny])) = regions {
+            canvas.set_clip(None);
+            let r = ax.rect;
+            let (x0, y0, w, h) = (r.x as usize, r.y as usize, r.w as usize, r.h as usize);
+            let class_at = |px: usize, py: usize| {
+                let (fx, fy) = ((px as f64 + 0.5) / w as f64, 1.0 - (py as f64 + 0.5) / h as f64);
+                let (i, j) = (((fx * nx as f64) as usize).min(nx - 1), ((fy * ny as f64) as usize).min(ny - 1));
+                classes[j * nx + i]
+            };
+            for py in 0..h {
+                for px in 0..w {
+                    let c = class_at(px, py);
+                    let edge = (px + 1 < w && class_at(px + 1, py) != c) || (py + 1 < h && class_at(px, py + 1) != c);
+                    let (color, alpha) =
+                        if edge { (axes::FRAME_COLOR, 0.9) } else { (colormap::series_color(c), 0.16) };
+                    canvas.blend((x0 + px) as isize, (y0 + py) as isize, color, alpha as f32);
+                }
+            }
+        }
+        ax.clip(&mut canvas);
+        let n_finite = points.iter().filter(|p| finite2(p)).count();
+        let (r, alpha) = dot_look(n_finite);
+        let alpha = alpha.max(0.35);
+        for (p, &label) in points.iter().zip(labels.iter()) {
+            if finite2(p) && extent.contains(p[0], p[1]) {
+                let (x, y) = ax.to_px(p[0], p[1]);
+                canvas.fill_circle(x, y, r + 0.4, with_alpha(colormap::series_color(label), alpha));
+            }
+        }
+        decorate_shared(&mut canvas, ax, k == 0, title);
+    }
+    canvas.save_png(path)
+}
