@@ -148,12 +148,12 @@ pub fn run(n: usize, f: &(dyn Fn(usize) + Sync)) {
         return;
     }
     if n == 1 || threads() == 1 {
-        (0..n).for_each(f);
+        run_inline(n, f);
         return;
     }
     let team = team();
     if team.helpers.is_empty() || team.busy.swap(true, Ordering::Acquire) {
-        (0..n).for_each(f);
+        run_inline(n, f);
         return;
     }
     // SAFETY: the lifetime is erased; `job.f` is only called while `done < n`
@@ -181,6 +181,20 @@ pub fn run(n: usize, f: &(dyn Fn(usize) + Sync)) {
     team.busy.store(false, Ordering::Release);
     if job.panicked.load(Ordering::Relaxed) {
         panic!("a task of a parallel kernel panicked");
+    }
+}
+
+/// All `n` tasks on the calling thread, with the team's panic contract: every
+/// task runs even if one panics, and the panic is raised after the last.
+fn run_inline(n: usize, f: &(dyn Fn(usize) + Sync)) {
+    let mut panicked = None;
+    for t in 0..n {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t))) {
+            panicked.get_or_insert(p);
+        }
+    }
+    if let Some(p) = panicked {
+        std::panic::resume_unwind(p);
     }
 }
 
