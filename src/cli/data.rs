@@ -3,12 +3,10 @@
 //! set. The standardization travels with the checkpoints, so that NLLs are
 //! reported in the data's own units and samples are returned in them.
 
-use serde_json::{Value, json};
-
 use super::settings::Settings;
 use crate::data::{DataSource, Standardizer};
 use crate::tensor::Tensor;
-use crate::{Error, Result, Rng, setting};
+use crate::{Result, Rng, setting};
 
 /// The data a run trains and is evaluated on.
 pub struct RunData {
@@ -44,27 +42,7 @@ pub fn prepare(s: &Settings) -> Result<RunData> {
     Ok(RunData { source, train, test, standardizer })
 }
 
-/// The standardization as checkpoints record it (`null` when there is none).
-pub fn standardizer_to_json(st: &Option<Standardizer>) -> Value {
-    match st {
-        Some(st) => json!({"mean": st.mean, "std": st.std}),
-        None => Value::Null,
-    }
-}
-
-/// Reads [`standardizer_to_json`]'s form.
-pub fn standardizer_from_json(v: &Value) -> Result<Option<Standardizer>> {
-    if v.is_null() {
-        return Ok(None);
-    }
-    let list = |k: &str| -> Result<Vec<f64>> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
-            .ok_or_else(|| Error::InvalidArgument(format!("the checkpoint's standardization has no valid '{k}'")))
-    };
-    Ok(Some(Standardizer::new(list("mean")?, list("std")?)?))
-}
+pub use crate::data::standardize::{standardizer_from_json, standardizer_to_json};
 
 /// `n` rows of `x` drawn without replacement by `rng` (all of them, in a
 /// random order, when `x` has no more than `n`).

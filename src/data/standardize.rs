@@ -11,6 +11,8 @@
 //! (NLL in nats per sample). A model trained on standardized data reports
 //! `NLL_z`; add [`Standardizer::log_det`] to compare it with models of the raw data.
 
+use serde_json::{Value, json};
+
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};
 
@@ -108,4 +110,26 @@ impl Standardizer {
             .collect();
         Tensor::from_vec(out, x.dims().to_vec())
     }
+}
+
+/// The standardization as checkpoints record it (`null` when there is none).
+pub fn standardizer_to_json(st: &Option<Standardizer>) -> Value {
+    match st {
+        Some(st) => json!({"mean": st.mean, "std": st.std}),
+        None => Value::Null,
+    }
+}
+
+/// Reads [`standardizer_to_json`]'s form.
+pub fn standardizer_from_json(v: &Value) -> Result<Option<Standardizer>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let list = |k: &str| -> Result<Vec<f64>> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+            .ok_or_else(|| Error::InvalidArgument(format!("the checkpoint's standardization has no valid '{k}'")))
+    };
+    Ok(Some(Standardizer::new(list("mean")?, list("std")?)?))
 }

@@ -4,6 +4,8 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod classifier;
+pub mod model;
 pub mod safetensors;
 
 pub use atomic::{write_atomically, write_bytes_atomically};
+pub use model::Model;
