@@ -2,10 +2,12 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`], [`metrics`], [`io`], [`plot`] → [`cli`].
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`], [`metrics`], [`io`], [`plot`] → [`cli`] (and the C API, `capi`).
 
 pub mod autodiff;
 pub mod backend;
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod cli;
 pub mod data;
 pub mod density;
