@@ -1,4 +1,6 @@
-//! The `wasserflow` command line: `train`, `sample`, `eval`, `plot`, `demo`.
+//! The `wasserflow` command line: `train`, `sample`, `eval`, `plot`, `demo`,
+//! `ot` (an OT-flow between two sample sets) and `ratio` (density ratios
+//! along it).
 //!
 //! Every command works on a run directory (see [`run_dir`]). Settings come
 //! from the method's defaults, then a TOML file (`--config`), then flags
@@ -8,7 +10,9 @@ pub mod data;
 pub mod demo;
 pub mod evaluate;
 pub mod figures;
+pub mod ot;
 pub mod progress;
+pub mod ratio;
 pub mod run_dir;
 pub mod sample;
 pub mod settings;
@@ -46,6 +50,11 @@ pub enum Command {
     Plot(PlotArgs),
     /// Train a small model on checkerboard with built-in settings, write its figures, report test NLL.
     Demo(DemoArgs),
+    /// Learn an OT-flow between two sample sets and the log-ratio estimators along it.
+    #[command(args_override_self = true)]
+    Ot(Box<ot::OtArgs>),
+    /// Estimate log q/p at given points with an `ot` run's ratio estimators.
+    Ratio(ratio::RatioArgs),
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +152,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Command::Eval(a) => evaluate::eval_command(a),
         Command::Plot(a) => figures::plot_command(a),
         Command::Demo(a) => demo::demo(a),
+        Command::Ot(a) => ot::ot_command(*a),
+        Command::Ratio(a) => ratio::ratio_command(a),
     }?;
     Ok(0)
 }
