@@ -1,11 +1,17 @@
-//! The tutorial's Fig. 10 experiment (V-B): an OT-flow between the Gaussian
-//! mixtures `p` and `q`, and the error of `log q/p` (known in closed form)
+//! The OT-flow experiments of RESULTS.md (tutorial V-B): first Gaussian to
+//! Gaussian against the closed-form Brenier map and W2²; then the tutorial's
+//! Fig. 10 pair of Gaussian mixtures `p`, `q`: the flow's transport cost,
+//! KL at both ends (classifier estimates and exact, by change of variables)
+//! and inversion error, and the error of `log q/p` (known in closed form)
 //! estimated telescopically along the flow, by a one-step classifier, and by
-//! KDE. Prints the tables of RESULTS.md; with `--figures DIR` also writes the
-//! trajectories and the log-ratio fields.
+//! KDE, each classifier-based estimator fitted once per ratio seed. Prints
+//! the tables; `--terms true` adds the forward bridge's terms against their
+//! truth (an oracle from the flow's change of variables), `--figures DIR`
+//! writes `DIR/log_ratio.png` and `DIR/trajectories.png`.
 //!
-//! `cargo run --release --example ot_fig10 -- [--n 10000] [--iterations 2000] [--blocks 4] [--gamma 50]
-//!  [--per-block 2] [--ratio-iterations 2000] [--seed 0] [--figures DIR]`
+//! `cargo run --release --example ot_fig10 -- [--gaussian true] [--n 10000] [--iterations 2000]
+//!  [--per-block 2] [--ratio-iterations 2000] [--ratio-seeds 0,1,2] [--seed 0] [--terms false]
+//!  [--figures DIR] [--save DIR] [--load DIR]`
 
 use std::time::Instant;
 
@@ -66,7 +72,85 @@ fn mse(estimate: &[f64], truth: &[f64], keep: &[bool]) -> f64 {
     s / n.max(1) as f64
 }
 
+/// `p = N(0, I)`, `q = N((3, 1), S)`: the learned map against the Brenier map
+/// `x ↦ m + S^{1/2} x` and the exact `W2²`; the Knothe–Rosenblatt (Cholesky)
+/// map `x ↦ m + L x` also pushes `p` to `q` and is shown for scale.
+fn gaussian_experiment() -> Result<()> {
+    use wasserflow::metrics::linalg::{cholesky, sqrt_psd};
+    let (m, s) = ([3.0, 1.0], [0.5, 0.6, 0.6, 1.5]);
+    let (root, chol) = (sqrt_psd(&s, 2, "S")?, cholesky(&s, 2, "S")?);
+    let w2 = wasserflow::metrics::gaussian_w2(&[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0], &m, &s)?;
+    let mut rng = Rng::seed(11);
+    let n = 4000;
+    let z: Vec<f64> = (0..2 * n).map(|_| rng.normal()).collect();
+    let affine = |a: &[f64], r: &[f64]| [m[0] + a[0] * r[0] + a[1] * r[1], m[1] + a[2] * r[0] + a[3] * r[1]];
+    let p = Tensor::<f32>::from_vec(z.iter().map(|v| *v as f32).collect(), [n, 2])?;
+    let w: Vec<f64> = (0..2 * n).map(|_| rng.normal()).collect();
+    let q = Tensor::<f32>::from_vec(w.chunks(2).flat_map(|r| affine(&root, r)).map(|v| v as f32).collect(), [n, 2])?;
+    let cfg = OtConfig {
+        blocks: 2,
+        steps_per_block: 2,
+        hidden: vec![32, 32],
+        iterations: 1000,
+        gamma: 100.0,
+        gamma_initial: Some(1.0),
+        classifier: ClassifierTraining { hidden: vec![32, 32], lr: 5e-3, ..ClassifierTraining::reference() },
+        classifier_warmup: 200,
+        seed: 3,
+        ..OtConfig::reference(2)
+    };
+    let started = Instant::now();
+    let state = train_ot(&cfg, &p, &q, OtInit::Fresh, &mut Progress { every: 250 })?;
+    let secs = started.elapsed().as_secs_f64();
+    let d = diagnose(&state, &p, &q, EvalOptions::default())?;
+    let tx = state.flow.transport(&p, EvalOptions::default())?.to_f64_vec()?;
+    let (mut to_brenier, mut kr, mut b) = (0.0, 0.0, [0.0; 4]);
+    for (i, r) in z.chunks(2).enumerate() {
+        let (t, bt, kt) = ([tx[2 * i], tx[2 * i + 1]], affine(&root, r), affine(&chol, r));
+        to_brenier += (t[0] - bt[0]).powi(2) + (t[1] - bt[1]).powi(2);
+        kr += (kt[0] - bt[0]).powi(2) + (kt[1] - bt[1]).powi(2);
+        for (k, v) in b.iter_mut().enumerate() {
+            *v += (t[k / 2] - m[k / 2]) * r[k % 2] / n as f64;
+        }
+    }
+    let fine = EvalOptions::with_step(0.01);
+    let back = state.flow.invert(&state.flow.transport(&p, fine)?, fine)?;
+    let inv = wasserflow::metrics::inversion_error(&p, &back)?;
+    println!("## Gaussian to Gaussian: p = N(0, I), q = N((3, 1), [[0.5, 0.6], [0.6, 1.5]]), 4000 samples each");
+    println!();
+    println!("| quantity | value |");
+    println!("|---|---:|");
+    println!(
+        "| training wall time | {secs:.1} s ({} iterations, {} blocks × {} RK4 steps) |",
+        cfg.iterations, cfg.blocks, cfg.steps_per_block
+    );
+    println!("| exact W2² (Bures) | {:.4} |", w2.squared);
+    println!(
+        "| transport cost E\\|T(x) − x\\|² | {:.4} ({:+.1}%) |",
+        d.transport_cost,
+        100.0 * (d.transport_cost / w2.squared - 1.0)
+    );
+    println!("| kinetic energy N Σ E\\|Δx_k\\|² | {:.4} |", d.kinetic);
+    println!(
+        "| RMS distance of T to the Brenier map x ↦ m + S^½x | {:.4} ({:.1}% of W2) |",
+        (to_brenier / n as f64).sqrt(),
+        100.0 * (to_brenier / n as f64).sqrt() / w2.value
+    );
+    println!("| RMS distance of the Knothe–Rosenblatt map to it (for scale) | {:.4} |", (kr / n as f64).sqrt());
+    println!(
+        "| linear part E[(T(x) − m) xᵀ] vs S^½ | [{:.3}, {:.3}; {:.3}, {:.3}] vs [{:.3}, {:.3}; {:.3}, {:.3}] |",
+        b[0], b[1], b[2], b[3], root[0], root[1], root[2], root[3]
+    );
+    println!("| KL(T#p ‖ q), KL(T⁻¹#q ‖ p), classifier estimates | {:.4}, {:.4} |", d.kl_forward, d.kl_reverse);
+    println!("| inversion error at step 0.01 (mean / max) | {:.1e} / {:.1e} |", inv.mean, inv.max);
+    println!();
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    if arg("--gaussian", true) {
+        gaussian_experiment()?;
+    }
     let n: usize = arg("--n", 10_000);
     let seed: u64 = arg("--seed", 0);
     let per_block: usize = arg("--per-block", 2);
