@@ -1,5 +1,6 @@
 //! The `wasserflow` command line: `train`, `sample`, `eval`, `plot`, `demo`,
-//! `profile`, and flow-DRO's `classifier`, `dro`, `dro-sample`.
+//! `profile`, flow-DRO's `classifier`, `dro`, `dro-sample`, `ot` (an OT-flow
+//! between two sample sets) and `ratio` (density ratios along it).
 //!
 //! Every command works on a run directory (see [`run_dir`]). Settings come
 //! from the method's defaults, then a TOML file (`--config`), then flags
@@ -11,7 +12,9 @@ pub mod dro;
 pub mod evaluate;
 pub mod figures;
 pub mod profile;
+pub mod ot;
 pub mod progress;
+pub mod ratio;
 pub mod run_dir;
 pub mod sample;
 pub mod settings;
@@ -49,6 +52,11 @@ pub enum Command {
     Plot(PlotArgs),
     /// Train a small model on checkerboard with built-in settings, write its figures, report test NLL.
     Demo(DemoArgs),
+    /// Learn an OT-flow between two sample sets and the log-ratio estimators along it.
+    #[command(args_override_self = true)]
+    Ot(Box<ot::OtArgs>),
+    /// Estimate log q/p at given points with an `ot` run's ratio estimators.
+    Ratio(ratio::RatioArgs),
     /// Train a classifier on labeled data (the risk of `dro --risk classifier:PATH`).
     #[command(after_help = "Prints train and test accuracy and writes one .safetensors file: the weights, \
         the network, its input normalization and the training record.")]
@@ -184,6 +192,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Command::Dro(a) => dro::dro_command(*a),
         Command::DroSample(a) => dro::dro_sample_command(a),
         Command::Profile(a) => profile::profile_command(*a),
+        Command::Ot(a) => ot::ot_command(*a),
+        Command::Ratio(a) => ratio::ratio_command(a),
     }?;
     Ok(0)
 }

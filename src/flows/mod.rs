@@ -7,6 +7,8 @@ pub mod field;
 pub mod fm;
 pub mod jko;
 pub mod lfm;
+pub mod ot;
+pub mod ratio;
 pub mod time_sampler;
 
 pub use block::{Block, BlockFlow, BlockSpec, EvalOptions};
@@ -16,4 +18,6 @@ pub use field::{Field, FieldKind};
 pub use fm::{FmConfig, FmTrainer, Interpolant, MatchingReport, train_fm};
 pub use jko::{BlockReport, JkoConfig, JkoHooks, JkoOutcome, LossTerms, NoHooks, refine_jko, train_jko};
 pub use lfm::{LfmBlockReport, LfmConfig, LfmRun, PushSolver, StepSchedule, train_lfm};
+pub use ot::{OtConfig, OtDiagnostics, OtHooks, OtInit, OtState, OtTerms, train_ot};
+pub use ratio::{ClassifierTraining, KdeRatio, LogisticClassifier, RatioModel, TelescopicRatio};
 pub use time_sampler::TimeSampler;

@@ -901,3 +901,59 @@ pub fn decision_panels(
     }
     canvas.save_png(path)
 }
+
+/// A row of fields on one grid (the layout of [`heatmap`]), one panel per
+/// `(title, values)`, sharing the colour range `range` and one colour bar
+/// right of the last panel: e.g. a true log density ratio beside its
+/// estimates (the tutorial's Fig. 10). Values outside `range` take its end
+/// colours. Every value must be finite and every set must have `nx × ny`
+/// values; `range` must be finite with `lo < hi`.
+pub fn field_panels(
+    path: &Path,
+    fields: &[(&str, &[f64])],
+    nx: usize,
+    ny: usize,
+    extent: Extent,
+    cmap: Colormap,
+    range: (f64, f64),
+) -> Result<()> {
+    if fields.is_empty() {
+        invalid_arg!("field_panels: no fields");
+    }
+    if !(range.0.is_finite() && range.1.is_finite() && range.0 < range.1) {
+        invalid_arg!("field_panels: the colour range {range:?} must be finite and increasing");
+    }
+    for (title, values) in fields {
+        check_grid(values, nx, ny, &format!("field_panels '{title}'"))?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(format!("field '{title}' cell {i} is {}", values[i])));
+        }
+    }
+    let titled = fields.iter().any(|(t, _)| !t.is_empty());
+    let bar_room = 16.0 + 14.0 + 1.0 + axes::TICK_LENGTH + 4.0 + colorbar_label_width(range);
+    let probe = Axes::new(Rect::new(0.0, 0.0, SQUARE_PANEL, SQUARE_PANEL), extent);
+    let layout = Layout {
+        rows: 1,
+        cols: fields.len(),
+        panel_w: SQUARE_PANEL,
+        panel_h: SQUARE_PANEL,
+        left: MARGIN + probe.y_axis_room(),
+        right: MARGIN + 8.0 + bar_room,
+        top: MARGIN + if titled { axes::title_room() } else { 0.0 },
+        bottom: MARGIN + axes::x_axis_room(),
+        h_gap: 36.0,
+        v_gap: 0.0,
+    };
+    let mut canvas = canvas_for(&layout)?;
+    let mut last = None;
+    for (k, (title, values)) in fields.iter().enumerate() {
+        let ax = Axes::new(layout.panel(0, k), extent);
+        let clamped: Vec<f64> = values.iter().map(|v| v.clamp(range.0, range.1)).collect();
+        draw_field(&mut canvas, &ax, &clamped, [nx, ny], cmap, range, true);
+        decorate_shared(&mut canvas, &ax, k == 0, title);
+        last = Some(ax.rect);
+    }
+    let r = last.expect("at least one field");
+    colorbar(&mut canvas, Rect::new(r.right() + 16.0, r.y, 14.0, r.h), cmap, range);
+    canvas.save_png(path)
+}

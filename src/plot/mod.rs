@@ -15,6 +15,7 @@ pub use axes::Extent;
 pub use canvas::Canvas;
 pub use colormap::Colormap;
 pub use figures::{
-    ImageGridGeometry, Snapshots, Style, block_metrics, density_heatmap, ecg_traces, grid_points, heatmap, image_grid,
-    image_grid_geometry, loss_curves, point_panels, samples_beside_data, trajectories, trajectory_panels,
+    ImageGridGeometry, Snapshots, Style, block_metrics, density_heatmap, ecg_traces, field_panels, grid_points,
+    heatmap, image_grid, image_grid_geometry, loss_curves, point_panels, samples_beside_data, trajectories,
+    trajectory_panels,
 };
