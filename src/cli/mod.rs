@@ -8,6 +8,7 @@ pub mod data;
 pub mod demo;
 pub mod evaluate;
 pub mod figures;
+pub mod memory;
 pub mod progress;
 pub mod run_dir;
 pub mod sample;
@@ -62,6 +63,9 @@ pub struct TrainArgs {
     /// Skip the figures at the end.
     #[arg(long)]
     pub no_figures: bool,
+    /// Start even when the run is expected to need more memory than the machine has available.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub settings: settings::Settings,
 }
