@@ -199,7 +199,91 @@ fn non_finite_data_is_refused() {
         ));
     }
     std::fs::write(dir.join("nan.csv"), text).unwrap();
-    fails_with(&train_tiny(&dir, "r", &["--data", "nan.csv"]), "nan.csv", &dir);
+    let o = train_tiny(&dir, "r", &["--data", "nan.csv"]);
+    fails_with(&o, "nan.csv", &dir);
+    assert!(stderr(&o).contains("line 18, column 2"), "{}", stderr(&o));
+
+    // In a .npy file the place is a row and column counted from 0.
+    let mut x: Vec<f64> = (0..600).map(|i| (i as f64).cos()).collect();
+    x[2 * 41 + 1] = f64::NEG_INFINITY;
+    wasserflow::data::save_npy(dir.join("inf.npy"), &wasserflow::Tensor::from_vec(x, [300, 2]).unwrap()).unwrap();
+    let o = train_tiny(&dir, "r", &["--data", "inf.npy"]);
+    fails_with(&o, "inf.npy", &dir);
+    assert!(stderr(&o).contains("row 41, column 1"), "{}", stderr(&o));
+
+    // Finite in the file's f64 but not in the f32 the trainers use.
+    let rows: String = (0..300).map(|i| if i == 5 { "1e39,0\n".to_string() } else { format!("{i},1\n") }).collect();
+    std::fs::write(dir.join("huge.csv"), rows).unwrap();
+    let o = train_tiny(&dir, "r", &["--data", "huge.csv"]);
+    fails_with(&o, "huge.csv", &dir);
+    assert!(stderr(&o).contains("too large for f32"), "{}", stderr(&o));
+}
+
+/// A progressive run whose loss turns non-finite in a later block stops with
+/// an error naming the iteration and the block, exits non-zero, and keeps the
+/// checkpoints of the blocks before it as they were.
+#[test]
+fn a_progressive_run_whose_loss_turns_non_finite_keeps_its_finished_blocks() {
+    let dir = scratch("nonfinite-progressive");
+    for method in ["lfm", "jko"] {
+        let mut args = vec!["train", "--out", method, "--no-figures", "--method", method, "--blocks", "1"];
+        args.extend_from_slice(&["--hidden", "16", "--iterations", "30", "--batch", "64", "--n-train", "500"]);
+        args.extend_from_slice(&["--n-test", "100", "--eval-n", "100", "--eval-step", "0.25", "--seed", "4"]);
+        let o = wasserflow(&args, &dir);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let first = dir.join(method).join("checkpoints/block-0001.safetensors");
+        let good = std::fs::read(&first).unwrap();
+
+        let o =
+            wasserflow(&["train", "--out", method, "--resume", "--no-figures", "--blocks", "3", "--lr", "1e30"], &dir);
+        fails_with(&o, "of block 2", &dir);
+        let err = stderr(&o);
+        assert!(err.contains("at iteration"), "{err}");
+        assert!(err.contains("checkpoints are kept"), "{err}");
+        assert_eq!(std::fs::read(&first).unwrap(), good, "{method}: the last good checkpoint changed");
+        assert!(!dir.join(method).join("checkpoints/block-0002.safetensors").exists());
+        let metrics = std::fs::read_to_string(dir.join(method).join("metrics.jsonl")).unwrap();
+        assert!(metrics.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    }
+}
+
+/// Loaders refuse a file whose contents would take more memory than
+/// WASSERFLOW_MAX_LOAD_BYTES allows, naming the file, the size and the limit.
+#[test]
+fn the_load_limit_is_read_from_the_environment() {
+    let dir = scratch("load-limit");
+    let x = wasserflow::Tensor::<f64>::from_vec((0..2000).map(|i| i as f64).collect(), [1000, 2]).unwrap();
+    wasserflow::data::save_npy(dir.join("big.npy"), &x).unwrap();
+    let with_limit = |limit: &str| {
+        let mut args = vec!["train", "--out", "r", "--no-figures"];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(&["--data", "big.npy"]);
+        Command::new(env!("CARGO_BIN_EXE_wasserflow"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("RAYON_NUM_THREADS", "1")
+            .env("WASSERFLOW_MAX_LOAD_BYTES", limit)
+            .output()
+            .unwrap()
+    };
+    let o = with_limit("1000");
+    fails_with(&o, "big.npy", &dir);
+    assert!(stderr(&o).contains("16000 bytes") && stderr(&o).contains("load limit of 1000 bytes"), "{}", stderr(&o));
+    fails_with(&with_limit("lots"), "WASSERFLOW_MAX_LOAD_BYTES", &dir);
+    assert!(with_limit("1M").status.success());
+}
+
+/// A run expected to need more memory than the machine has is refused before
+/// it starts, with the estimate; /proc/meminfo is Linux's.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_run_too_big_for_the_machine_is_refused_before_it_starts() {
+    let dir = scratch("too-big");
+    let o = train_tiny(&dir, "r", &["--n-train", "1000000000000"]);
+    fails_with(&o, "expected to need about", &dir);
+    let err = stderr(&o);
+    assert!(err.contains("TiB") && err.contains("data") && err.contains("--force"), "{err}");
+    assert!(!dir.join("r").exists(), "the run directory was made before the refusal");
 }
 
 #[test]

@@ -26,7 +26,11 @@ fn data_rng(seed: u64) -> Rng {
 
 /// Loads and splits the data named by the settings.
 pub fn prepare(s: &Settings) -> Result<RunData> {
-    let source = DataSource::parse(&setting!(s, data))?;
+    prepare_source(DataSource::parse(&setting!(s, data))?, s)
+}
+
+/// Splits (and draws from) a data set already resolved from the settings.
+pub fn prepare_source(source: DataSource, s: &Settings) -> Result<RunData> {
     let mut rng = data_rng(setting!(s, seed));
     let n_test = setting!(s, n_test);
     let (train_source, test) = source.train_test::<f32>(n_test, &mut rng)?;

@@ -39,5 +39,5 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         a.seed,
         a.out.display()
     );
-    train::train(TrainArgs { config: None, out: Some(a.out), resume: false, no_figures: false, settings })
+    train::train(TrainArgs { config: None, out: Some(a.out), resume: false, no_figures: false, force: false, settings })
 }

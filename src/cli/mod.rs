@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dro;
 pub mod evaluate;
 pub mod figures;
+pub mod memory;
 pub mod ot;
 pub mod profile;
 pub mod progress;
@@ -107,6 +108,9 @@ pub struct TrainArgs {
     /// Skip the figures at the end.
     #[arg(long)]
     pub no_figures: bool,
+    /// Start even when the run is expected to need more memory than the machine has available.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub settings: settings::Settings,
 }

@@ -3,11 +3,13 @@
 //! chosen method's defaults, and written back to the run directory as
 //! `config.toml` so that a run can be resumed and re-evaluated.
 
+use std::io::Read;
 use std::path::Path;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::io::LoadLimits;
 use crate::{Error, Result};
 
 /// Every setting of a training run. In a TOML file the keys are the flag
@@ -129,9 +131,22 @@ macro_rules! overlay_fields {
 
 impl Settings {
     /// Reads a TOML settings file; unknown keys and wrong types are errors that name them.
+    /// The file must fit the load limit ([`LoadLimits::from_env`]).
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        toml::from_str(&text).map_err(|e| Error::Format { path: path.to_path_buf(), message: e.to_string() })
+        let io_err = |source| Error::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        LoadLimits::from_env()?.check_file_len(path, len)?;
+        let mut bytes = Vec::new();
+        file.take(len).read_to_end(&mut bytes).map_err(io_err)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::Format { path: path.to_path_buf(), message: format!("not UTF-8 text: {e}") })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Reads settings from TOML text; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Format { path: path.to_path_buf(), message: e.to_string() })
     }
 
     /// The TOML text of these settings.

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::data::{RunData, prepare, standardizer_to_json};
+use super::data::{RunData, prepare_source, standardizer_to_json};
 use super::progress::Progress;
 use super::run_dir::RunDir;
 use super::settings::Settings;
-use super::{TrainArgs, evaluate, figures};
+use super::{TrainArgs, evaluate, figures, memory};
 use crate::Device;
+use crate::data::DataSource;
 use crate::density::{Backprop, Divergence};
 use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, ReparamConfig, StepSchedule};
 use crate::flows::jko::{refine_jko, train_jko};
@@ -27,10 +28,14 @@ use crate::{Error, Result, invalid_arg, setting};
 /// Runs `train` from parsed arguments.
 pub fn train(a: TrainArgs) -> Result<()> {
     let (settings, out) = resolve(&a)?;
+    // Loading is bounded by the load limit; the run's own needs are checked before anything else.
+    let source = DataSource::parse(&setting!(settings, data))?;
+    let expected = memory::estimate(&settings, source.dim()?, source.n_rows())?;
+    memory::check(&expected, memory::available_bytes(), a.force)?;
     let mut run = RunDir::create(&out)?;
     run.write_settings(&settings)?;
     let started = Instant::now();
-    let data = prepare(&settings)?;
+    let data = prepare_source(source, &settings)?;
     let flow = train_run(&settings, &data, &mut run, a.resume)?;
     let train_s = started.elapsed().as_secs_f64();
     finish(&settings, &data, &mut run, &flow, train_s, !a.no_figures)?;
@@ -62,7 +67,7 @@ pub fn resolve(a: &TrainArgs) -> Result<(Settings, PathBuf)> {
 }
 
 /// Refuses settings no trainer can run, before any work is done.
-fn validate(s: &Settings) -> Result<()> {
+pub fn validate(s: &Settings) -> Result<()> {
     let positive = [
         ("batch", setting!(s, batch) as f64),
         ("iterations", setting!(s, iterations) as f64),
@@ -111,7 +116,15 @@ fn run_meta(s: &Settings, data: &RunData) -> Value {
     })
 }
 
-fn with_state(meta: &Value, state: Value) -> Value {
+/// `meta` with the trainer's state at a checkpoint. Wall-clock times are left
+/// to metrics.jsonl: without them, the same seed and thread count write the
+/// same checkpoint bytes, whether the run was interrupted or not.
+fn with_state(meta: &Value, mut state: Value) -> Value {
+    if let Some(fields) = state.as_object_mut() {
+        for timing in ["wall_s", "train_s", "push_s", "elapsed_s"] {
+            fields.remove(timing);
+        }
+    }
     let mut m = meta.clone();
     m["trainer_state"] = state;
     m
@@ -339,14 +352,19 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         let phase = record["phase"].as_str().unwrap_or("initial").to_owned();
         let path = self.dir(&phase).join(block_file_name(report.block));
         let block = flow.blocks.last().expect("a finished block");
-        save_block(&path, report.block, block, &with_state(&self.meta, record.clone()))?;
+        let state = with_state(&self.meta, record.clone());
+        // The block's metrics go out before its checkpoint: a run killed between the two has
+        // records of a block it will train again, which --resume drops, rather than a
+        // checkpoint whose records are lost.
+        record["kind"] = json!("block");
+        self.run.record(record);
+        self.run.flush_metrics()?;
+        save_block(&path, report.block, block, &state)?;
         println!(
             "block {} ({phase}): h {:.3}, W2 moved {:.4}, KL change {:.4}, {:.1} s",
             report.block, report.h, report.w2_moved, report.kl_change, report.wall_s
         );
-        record["kind"] = json!("block");
-        self.run.record(record);
-        self.run.flush_metrics()
+        Ok(())
     }
 }
 
@@ -470,11 +488,14 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
         let (flow, infos) = load_flow::<f32>(&dir)?;
         super::run_dir::check_blocks_fit(s, &infos, &dir)?;
         println!("resuming after block {}", flow.len());
-        run.truncate_metrics(flow.len(), 0)?;
         Some(flow)
     } else {
         None
     };
+    if resume {
+        // Also with no block done: a run killed before its first checkpoint may have written that block's records.
+        run.truncate_metrics(existing.as_ref().map_or(0, BlockFlow::len), 0)?;
+    }
     let meta = run_meta(s, data);
     let log_every = (iterations / 100).max(1);
     let started = Instant::now();
@@ -509,12 +530,14 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
                 "train_s": r.train_seconds, "push_s": r.push_seconds,
             });
             let path = dir.join(block_file_name(r.block));
-            save_block(
-                &path,
-                r.block,
-                flow.blocks.last().expect("a finished block"),
-                &with_state(&meta, record.clone()),
-            )?;
+            let state = with_state(&meta, record.clone());
+            // Metrics before the checkpoint, as for JKO-iFlow (see `BlockHooks::on_block`).
+            {
+                let mut run = run.borrow_mut();
+                run.record(record);
+                run.flush_metrics()?;
+            }
+            save_block(&path, r.block, flow.blocks.last().expect("a finished block"), &state)?;
             println!(
                 "block {}: h {:?}, loss {:.4}, W2 moved {:.4}, {:.1} s",
                 r.block,
@@ -523,9 +546,7 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
                 r.w2_moved,
                 r.train_seconds + r.push_seconds
             );
-            let mut run = run.borrow_mut();
-            run.record(record);
-            run.flush_metrics()
+            Ok(())
         },
     );
     if let Some(old) = progress.borrow_mut().take() {

@@ -14,9 +14,10 @@
 //! so a scatter plot of the samples shows the picture upright.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Seek};
 use std::path::{Path, PathBuf};
 
+use crate::io::LoadLimits;
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result};
@@ -37,16 +38,51 @@ pub struct ImageDensity {
 }
 
 impl ImageDensity {
-    /// Reads a PNG (grayscale, RGB, palette, with or without alpha, any bit depth).
+    /// Reads a PNG (grayscale, RGB, palette, with or without alpha, any bit
+    /// depth), within the load limit of `WASSERFLOW_MAX_LOAD_BYTES`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_within(path, &LoadLimits::from_env()?)
+    }
+
+    /// [`ImageDensity::open`] with an explicit memory limit, which the image
+    /// size its header declares must fit before anything is decoded.
+    pub fn open_within(path: impl AsRef<Path>, limits: &LoadLimits) -> Result<Self> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Self::decode(BufReader::new(file), path, limits)
+    }
+
+    /// [`ImageDensity::open`] of a PNG file's bytes already in memory; `path` names it in errors.
+    pub fn from_png_bytes(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Self> {
+        Self::decode(std::io::Cursor::new(bytes), path, limits)
+    }
+
+    fn decode(source: impl BufRead + Seek, path: &Path, limits: &LoadLimits) -> Result<Self> {
         let format_err = |message: String| Error::Format { path: path.to_path_buf(), message };
-        let mut decoder = png::Decoder::new(BufReader::new(file));
+        // The decoder's own buffers (chunks, one row) keep its default cap unless ours is lower.
+        let own =
+            png::Limits { bytes: png::Limits::default().bytes.min(limits.max_bytes.try_into().unwrap_or(usize::MAX)) };
+        let mut decoder = png::Decoder::new_with_limits(source, own);
         // Palettes and sub-byte depths become 8-bit channels, tRNS becomes alpha; 16-bit stays 16-bit.
         decoder.set_transformations(png::Transformations::EXPAND);
         let mut reader = decoder.read_info().map_err(|e| format_err(format!("not a readable PNG image: {e}")))?;
-        let size = reader.output_buffer_size().ok_or_else(|| format_err("PNG image too large to decode".into()))?;
+        // png 0.18 expands palettes without checking their length and panics on one that is not
+        // whole RGB triples (found by fuzz/fuzz_targets/png_density.rs): refused here first.
+        if let Some(p) = reader.info().palette.as_deref()
+            && (p.len() % 3 != 0 || p.len() > 3 * 256)
+        {
+            return Err(format_err(format!(
+                "damaged PNG palette: {} bytes is not a whole number of RGB entries, at most 256",
+                p.len()
+            )));
+        }
+        // The header's width × height sizes the decoded image and three f64 tables per pixel: both
+        // are checked before anything is allocated for them.
+        let (w, h) = (reader.info().width as u64, reader.info().height as u64);
+        let size = reader.output_buffer_size();
+        let need = size.and_then(|s| w.checked_mul(h)?.checked_mul(24)?.checked_add(s as u64));
+        limits.check(path, &format!("a {w}×{h} image"), need)?;
+        let size = size.ok_or_else(|| format_err("PNG image too large to decode".into()))?;
         let mut buf = vec![0u8; size];
         let info = reader.next_frame(&mut buf).map_err(|e| format_err(format!("damaged PNG image data: {e}")))?;
         let (width, height) = (info.width as usize, info.height as usize);

@@ -1,18 +1,25 @@
 //! Array files as tensors: NumPy `.npy` (memory-mapped), numeric CSV (plain
 //! or gzipped) and IDX (the MNIST format), plus an atomic `.npy` writer.
 //!
-//! Every reader checks the file against what its header promises before it
-//! sizes anything from it, converts to f64 once, and refuses NaN and infinity
-//! with the place they were found: a damaged or unexpected file is an error
-//! that names it, never a panic or a silently wrong tensor.
+//! Every reader checks the file against what its header promises, and that
+//! promise against a [`LoadLimits`], before it sizes anything from it; it
+//! converts each value once, straight to the tensor's type, and refuses NaN,
+//! infinity and values too large for that type with the place they were
+//! found: a damaged or unexpected file is an error that names it, never a
+//! panic, a huge allocation or a silently wrong tensor.
+//!
+//! The `*_within` forms take an explicit limit; the others read it from
+//! `WASSERFLOW_MAX_LOAD_BYTES` ([`LoadLimits::from_env`]). The `*_from_bytes`
+//! forms decode bytes already in memory (`path` then only names them).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use memmap2::Mmap;
 
+use crate::io::LoadLimits;
 use crate::tensor::{DType, Float, Tensor};
 use crate::{Error, Result};
 
@@ -24,25 +31,55 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
-/// Where a non-finite value sits: `row` (and `col` for 2-D data), counted from 0.
-fn non_finite(path: &Path, value: f64, row: usize, col: Option<usize>) -> Error {
+/// Where a value that is not finite in `T` sits: `row` (and `col` for 2-D
+/// data), counted from 0. A finite value that overflows `T` (1e300 read as
+/// f32) is named as such.
+fn non_finite<T: Float>(path: &Path, value: f64, row: usize, col: Option<usize>) -> Error {
     let at = match col {
         Some(c) => format!("row {row}, column {c}"),
         None => format!("index {row}"),
     };
-    Error::NonFinite(format!("{}: value {value} at {at} (data must be finite)", path.display()))
+    let why = if value.is_finite() {
+        format!("is too large for {} (data must be finite)", type_name::<T>())
+    } else {
+        "(data must be finite)".to_string()
+    };
+    Error::NonFinite(format!("{}: value {value} at {at} {why}", path.display()))
 }
 
-/// Converts f64 values to a tensor of `dims`, refusing non-finite ones.
-/// `cols` is the row length used to report positions (`None`: flat index).
-fn finite_tensor<T: Float>(path: &Path, values: Vec<f64>, dims: Vec<usize>, cols: Option<usize>) -> Result<Tensor<T>> {
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(match cols {
-            Some(c) if c > 0 => non_finite(path, values[i], i / c, Some(i % c)),
-            _ => non_finite(path, values[i], i, None),
-        });
+fn type_name<T: Float>() -> &'static str {
+    match T::DTYPE {
+        DType::F32 => "f32",
+        DType::F64 => "f64",
     }
-    Tensor::from_vec(values.into_iter().map(T::from_f64).collect(), dims)
+}
+
+/// Converts `numel` values to a tensor of `dims`, refusing those not finite
+/// in `T`. `cols` is the row length used to report positions (`None`: flat index).
+fn finite_tensor<T: Float>(
+    path: &Path,
+    values: impl Iterator<Item = f64>,
+    numel: usize,
+    dims: Vec<usize>,
+    cols: Option<usize>,
+) -> Result<Tensor<T>> {
+    let mut out = Vec::with_capacity(numel);
+    for (i, v) in values.enumerate() {
+        let x = T::from_f64(v);
+        if !x.to_f64().is_finite() {
+            return Err(match cols {
+                Some(c) if c > 0 => non_finite::<T>(path, v, i / c, Some(i % c)),
+                _ => non_finite::<T>(path, v, i, None),
+            });
+        }
+        out.push(x);
+    }
+    Tensor::from_vec(out, dims)
+}
+
+/// The memory a tensor of `numel` elements of `T` takes, if it fits in 64 bits.
+fn tensor_bytes<T: Float>(numel: Option<usize>) -> Option<u64> {
+    numel.and_then(|n| (n as u64).checked_mul(T::DTYPE.size_bytes() as u64))
 }
 
 /// Maps a file read-only. Files too short to hold any header are refused
@@ -162,11 +199,21 @@ pub fn npy_header(path: impl AsRef<Path>) -> Result<NpyHeader> {
 
 /// Loads a 1-D or 2-D C-ordered `.npy` array (dtypes `<f4 <f8 <i4 <i8 |u1 <u2`)
 /// as a tensor of the same shape. The file is memory-mapped and converted in
-/// one pass; values must be finite.
+/// one pass; values must be finite in `T`.
 pub fn load_npy<T: Float>(path: impl AsRef<Path>) -> Result<Tensor<T>> {
+    load_npy_within(path, &LoadLimits::from_env()?)
+}
+
+/// [`load_npy`] with an explicit memory limit.
+pub fn load_npy_within<T: Float>(path: impl AsRef<Path>, limits: &LoadLimits) -> Result<Tensor<T>> {
     let path = path.as_ref();
     let map = map_file(path, 10, ".npy")?;
-    let header = parse_npy_header(&map, path)?;
+    npy_from_bytes(&map, path, limits)
+}
+
+/// [`load_npy`] of a file's bytes already in memory; `path` names it in errors.
+pub fn npy_from_bytes<T: Float>(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Tensor<T>> {
+    let header = parse_npy_header(bytes, path)?;
     let dtype = NpyDtype::parse(&header.descr).ok_or_else(|| {
         format_err(path, format!("dtype '{}' is not supported (<f4, <f8, <i4, <i8, |u1, <u2 are)", header.descr))
     })?;
@@ -178,7 +225,7 @@ pub fn load_npy<T: Float>(path: impl AsRef<Path>) -> Result<Tensor<T>> {
     }
     let numel = header.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let need = numel.and_then(|n| n.checked_mul(dtype.size()));
-    let have = map.len() - header.data_offset;
+    let have = bytes.len() - header.data_offset;
     if need != Some(have) {
         return Err(format_err(
             path,
@@ -190,9 +237,12 @@ pub fn load_npy<T: Float>(path: impl AsRef<Path>) -> Result<Tensor<T>> {
             ),
         ));
     }
-    let values: Vec<f64> = map[header.data_offset..].chunks_exact(dtype.size()).map(|b| dtype.read(b)).collect();
+    // A header that agrees with the file can still promise more than may be held.
+    let what = format!("an array of shape {:?} as {}", header.shape, type_name::<T>());
+    limits.check(path, &what, tensor_bytes::<T>(numel))?;
+    let values = bytes[header.data_offset..].chunks_exact(dtype.size()).map(|b| dtype.read(b));
     let cols = (header.shape.len() == 2).then(|| header.shape[1]);
-    finite_tensor(path, values, header.shape, cols)
+    finite_tensor(path, values, have / dtype.size(), header.shape, cols)
 }
 
 /// Writes `x` as a C-ordered `.npy` (`<f4` or `<f8` by `T`), atomically: a
@@ -349,27 +399,53 @@ mod header_dict {
 /// (on lines that have one) or else by whitespace; blank lines and lines
 /// starting with `#` are skipped. The first line is taken as a header when
 /// none of its cells is a number. A path ending in `.gz` is decompressed.
-/// Ragged rows, non-numeric cells and NaN/infinite values are errors that
-/// give the line (counted from 1) and column (from 1).
+/// Ragged rows, non-numeric cells and values not finite in `T` are errors
+/// that give the line (counted from 1) and column (from 1).
 pub fn load_csv<T: Float>(path: impl AsRef<Path>) -> Result<Tensor<T>> {
-    let path = path.as_ref();
-    let raw = fs::read(path).map_err(io_err(path))?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") { gunzip(&raw, path)? } else { raw };
-    parse_csv(&bytes, path)
+    load_csv_within(path, &LoadLimits::from_env()?)
 }
 
-pub(crate) fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+/// [`load_csv`] with an explicit memory limit: on the file, on its
+/// decompressed text, and on the text and the values together.
+pub fn load_csv_within<T: Float>(path: impl AsRef<Path>, limits: &LoadLimits) -> Result<Tensor<T>> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    limits.check_file_len(path, len)?;
+    let mut raw = Vec::new();
+    // Bounded by the length checked above, should the file grow meanwhile.
+    file.take(len).read_to_end(&mut raw).map_err(io_err(path))?;
+    csv_from_bytes(&raw, path, limits)
+}
+
+/// [`load_csv`] of a file's bytes already in memory; `path` names it in errors
+/// and, when it ends in `.gz`, says that the bytes are gzipped.
+pub fn csv_from_bytes<T: Float>(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Tensor<T>> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        parse_csv(&gunzip(bytes, path, limits)?, path, limits)
+    } else {
+        parse_csv(bytes, path, limits)
+    }
+}
+
+/// Decompresses a gzip stream, refusing one that inflates past the limit
+/// (a few kilobytes of gzip can hold gigabytes of zeros).
+pub(crate) fn gunzip(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
+        .take(limits.max_bytes.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format_err(path, format!("not a readable gzip file: {e}")))?;
+    if out.len() as u64 > limits.max_bytes {
+        return Err(limits.exceeded(path, "the decompressed text"));
+    }
     Ok(out)
 }
 
 /// Parses CSV text (see [`load_csv`]); `path` only names the source in errors.
-pub(crate) fn parse_csv<T: Float>(bytes: &[u8], path: &Path) -> Result<Tensor<T>> {
+pub(crate) fn parse_csv<T: Float>(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Tensor<T>> {
     let text = std::str::from_utf8(bytes).map_err(|e| format_err(path, format!("not UTF-8 text: {e}")))?;
-    let mut values = Vec::new();
+    let mut values: Vec<T> = Vec::new();
     let mut cols = None;
     let mut rows = 0;
     let mut first = true;
@@ -398,10 +474,15 @@ pub(crate) fn parse_csv<T: Float>(bytes: &[u8], path: &Path) -> Result<Tensor<T>
         }
         for (j, (cell, v)) in cells.iter().zip(parsed).enumerate() {
             match v {
-                Some(v) if v.is_finite() => values.push(v),
+                Some(v) if T::from_f64(v).to_f64().is_finite() => values.push(T::from_f64(v)),
                 Some(v) => {
+                    let why = if v.is_finite() {
+                        format!("is too large for {} (data must be finite)", type_name::<T>())
+                    } else {
+                        "(data must be finite)".to_string()
+                    };
                     return Err(Error::NonFinite(format!(
-                        "{}: value {v} at line {line_no}, column {} (data must be finite)",
+                        "{}: value {v} at line {line_no}, column {} {why}",
                         path.display(),
                         j + 1
                     )));
@@ -415,11 +496,19 @@ pub(crate) fn parse_csv<T: Float>(bytes: &[u8], path: &Path) -> Result<Tensor<T>
             }
         }
         rows += 1;
+        let held = (bytes.len() as u64).saturating_add(tensor_bytes::<T>(Some(values.len())).unwrap_or(u64::MAX));
+        if held > limits.max_bytes {
+            limits.check(
+                path,
+                &format!("the text and the {} values read by line {line_no}", values.len()),
+                Some(held),
+            )?;
+        }
     }
     let Some(cols) = cols else {
         return Err(format_err(path, "no data rows"));
     };
-    Tensor::from_vec(values.into_iter().map(T::from_f64).collect(), [rows, cols])
+    Tensor::from_vec(values, [rows, cols])
 }
 
 // ----- IDX ---------------------------------------------------------------
@@ -434,12 +523,28 @@ pub fn load_idx<T: Float>(path: impl AsRef<Path>) -> Result<Tensor<T>> {
 
 /// [`load_idx`], also returning the dimensions the file declares.
 pub fn load_idx_with_dims<T: Float>(path: impl AsRef<Path>) -> Result<(Tensor<T>, Vec<usize>)> {
+    load_idx_within(path, &LoadLimits::from_env()?)
+}
+
+/// [`load_idx_with_dims`] with an explicit memory limit.
+pub fn load_idx_within<T: Float>(path: impl AsRef<Path>, limits: &LoadLimits) -> Result<(Tensor<T>, Vec<usize>)> {
     let path = path.as_ref();
     let map = map_file(path, 4, "IDX")?;
-    if map[0] != 0 || map[1] != 0 {
+    idx_from_bytes(&map, path, limits)
+}
+
+/// [`load_idx_with_dims`] of a file's bytes already in memory; `path` names it in errors.
+pub fn idx_from_bytes<T: Float>(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<(Tensor<T>, Vec<usize>)> {
+    if bytes.len() < 4 {
+        return Err(format_err(
+            path,
+            format!("{} bytes is too short for an IDX file (truncated or empty)", bytes.len()),
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format_err(path, "not an IDX file (magic must start with two zero bytes)"));
     }
-    let (size, read): (usize, fn(&[u8]) -> f64) = match map[2] {
+    let (size, read): (usize, fn(&[u8]) -> f64) = match bytes[2] {
         0x08 => (1, |b| b[0] as f64),
         0x09 => (1, |b| b[0] as i8 as f64),
         0x0B => (2, |b| BigEndian::read_i16(b) as f64),
@@ -448,17 +553,18 @@ pub fn load_idx_with_dims<T: Float>(path: impl AsRef<Path>) -> Result<(Tensor<T>
         0x0E => (8, |b| BigEndian::read_f64(b)),
         t => return Err(format_err(path, format!("not an IDX file (unknown element type 0x{t:02x})"))),
     };
-    let rank = map[3] as usize;
+    let rank = bytes[3] as usize;
     if rank == 0 {
         return Err(format_err(path, "IDX file declares rank 0"));
     }
     let data_start = 4 + 4 * rank;
-    if map.len() < data_start {
-        return Err(format_err(path, format!("truncated: {} bytes cannot hold the {rank} dimensions", map.len())));
+    if bytes.len() < data_start {
+        return Err(format_err(path, format!("truncated: {} bytes cannot hold the {rank} dimensions", bytes.len())));
     }
-    let dims: Vec<usize> = (0..rank).map(|i| BigEndian::read_u32(&map[4 + 4 * i..]) as usize).collect();
-    let need = dims.iter().try_fold(size, |a, &d| a.checked_mul(d));
-    let have = map.len() - data_start;
+    let dims: Vec<usize> = (0..rank).map(|i| BigEndian::read_u32(&bytes[4 + 4 * i..]) as usize).collect();
+    let numel = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let need = numel.and_then(|n| n.checked_mul(size));
+    let have = bytes.len() - data_start;
     if need != Some(have) {
         return Err(format_err(
             path,
@@ -468,8 +574,19 @@ pub fn load_idx_with_dims<T: Float>(path: impl AsRef<Path>) -> Result<(Tensor<T>
             ),
         ));
     }
-    let values: Vec<f64> = map[data_start..].chunks_exact(size).map(read).collect();
-    let shape = if rank <= 2 { dims.clone() } else { vec![dims[0], dims[1..].iter().product()] };
+    // A header that agrees with the file can still promise more than may be held.
+    limits.check(path, &format!("dimensions {dims:?} as {}", type_name::<T>()), tensor_bytes::<T>(numel))?;
+    let values = bytes[data_start..].chunks_exact(size).map(read);
+    // With a zero first dimension the size checks above pass whatever the others are, and their
+    // product may overflow (found by fuzz/fuzz_targets/idx.rs).
+    let shape = if rank <= 2 {
+        dims.clone()
+    } else {
+        let trailing = dims[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| {
+            format_err(path, format!("dimensions {dims:?}: the trailing ones multiply past this machine's sizes"))
+        })?;
+        vec![dims[0], trailing]
+    };
     let cols = (shape.len() == 2).then(|| shape[1]);
-    Ok((finite_tensor(path, values, shape, cols)?, dims))
+    Ok((finite_tensor(path, values, have / size, shape, cols)?, dims))
 }

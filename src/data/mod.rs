@@ -14,7 +14,10 @@ pub mod toy;
 
 pub use image::ImageDensity;
 pub use labeled::LabeledSet;
-pub use loaders::{load_csv, load_idx, load_idx_with_dims, load_npy, npy_header, save_npy};
+pub use loaders::{
+    csv_from_bytes, idx_from_bytes, load_csv, load_csv_within, load_idx, load_idx_with_dims, load_idx_within, load_npy,
+    load_npy_within, npy_from_bytes, npy_header, save_npy,
+};
 pub use mixture::GaussianMixture;
 pub use real::{Labeled, data_dir, digits, ecg, ecg_windows, mnist};
 pub use source::DataSource;

@@ -42,7 +42,9 @@ pub fn data_dir() -> PathBuf {
 /// 8×8 pixels with values 0..=16 (`x` is `[1797, 64]`) and their labels.
 pub fn digits<T: Float>() -> Result<Labeled<T>> {
     let path = Path::new("datasets/digits.csv.gz (built in)");
-    let table = parse_csv::<f64>(&gunzip(DIGITS_CSV_GZ, path)?, path)?;
+    // Built in, so not subject to the user's load limit.
+    let limits = crate::io::LoadLimits::new(crate::io::LoadLimits::DEFAULT_MAX_BYTES);
+    let table = parse_csv::<f64>(&gunzip(DIGITS_CSV_GZ, path, &limits)?, path, &limits)?;
     let (n, cols) = (table.dims()[0], table.dims()[1]);
     if cols != 65 {
         return Err(Error::Format {

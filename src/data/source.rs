@@ -79,7 +79,19 @@ impl FiniteData {
         let mut out = Vec::new();
         let mut n = 0;
         for r in rows {
-            out.extend(self.table[r * d..(r + 1) * d].iter().map(|&v| T::from_f64(v)));
+            for (c, &v) in self.table[r * d..(r + 1) * d].iter().enumerate() {
+                let x = T::from_f64(v);
+                // The table is finite in f64, which is wider than f32: 1e39 is not finite as f32.
+                if !x.to_f64().is_finite() {
+                    return Err(Error::NonFinite(format!(
+                        "data set '{}': value {v} at row {r}, column {c} (counted from 0) is too large for {} \
+                         (data must be finite)",
+                        self.name,
+                        if T::DTYPE == crate::DType::F32 { "f32" } else { "f64" }
+                    )));
+                }
+                out.push(x);
+            }
             n += 1;
         }
         Tensor::from_vec(out, [n, d])

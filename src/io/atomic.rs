@@ -5,7 +5,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::{Error, Result, invalid_arg};
 
@@ -34,6 +36,7 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) ->
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()
     })();
+    pause_before_rename();
     if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
         let _ = fs::remove_file(&tmp);
         return Err(io_err(e));
@@ -44,6 +47,21 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) ->
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// A test hook: `WASSERFLOW_TEST_WRITE_DELAY_MS=<ms>` holds every atomic
+/// write that long between writing its temporary file and renaming it, so
+/// that the crash-safety tests (tests/crash_safety.rs) can kill a process
+/// while a checkpoint is being written. Unset, it costs one cached lookup.
+fn pause_before_rename() {
+    static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
+    let delay = DELAY.get_or_init(|| {
+        let ms = std::env::var("WASSERFLOW_TEST_WRITE_DELAY_MS").ok()?.parse().ok()?;
+        Some(Duration::from_millis(ms))
+    });
+    if let Some(d) = delay {
+        std::thread::sleep(*d);
+    }
 }
 
 /// Writes `bytes` to `path` atomically.

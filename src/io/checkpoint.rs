@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::safetensors::{read_safetensors, save_params};
+use super::safetensors::{SafeTensors, read_safetensors, save_params};
 use crate::density::{Divergence, Probe};
 use crate::flows::{Block, BlockFlow, BlockSpec, FieldKind};
 use crate::nn::{Activation, ParamStore};
@@ -130,7 +130,13 @@ pub fn save_block<T: Float>(path: &Path, block: usize, b: &Block<T>, run: &Value
 /// Reads a block checkpoint: the block (weights checked against the
 /// described network) and what the file says about it.
 pub fn load_block<T: Float>(path: &Path) -> Result<(Block<T>, CheckpointInfo)> {
-    let file = read_safetensors(path)?;
+    block_from_safetensors(&read_safetensors(path)?)
+}
+
+/// [`load_block`] of a safetensors file already read (or parsed from bytes
+/// with [`SafeTensors::parse`]); errors name the file's path.
+pub fn block_from_safetensors<T: Float>(file: &SafeTensors) -> Result<(Block<T>, CheckpointInfo)> {
+    let path = file.path();
     let bad = |message: String| Error::Format { path: path.to_path_buf(), message };
     let text =
         file.meta(META_KEY).ok_or_else(|| bad("not a wasserflow checkpoint (no 'wasserflow' metadata)".into()))?;
@@ -141,9 +147,24 @@ pub fn load_block<T: Float>(path: &Path) -> Result<(Block<T>, CheckpointInfo)> {
     }
     let spec = spec_from_json(doc.get("spec").unwrap_or(&Value::Null)).map_err(bad)?;
     let block = doc.get("block").and_then(Value::as_u64).ok_or_else(|| bad("no block index".into()))? as usize;
+    // The described network is built before its weights are compared with the file's: a
+    // description far larger than the file (damaged metadata) is refused before that allocation.
+    let held: u128 =
+        file.names().iter().filter_map(|n| file.shape(n)).map(|s| s.iter().map(|&d| d as u128).product::<u128>()).sum();
+    let least = least_parameters(&spec);
+    if least > held {
+        return Err(bad(format!(
+            "the description asks for a network of at least {least} weights, the file holds {held} (damaged metadata)"
+        )));
+    }
     let mut store = ParamStore::new();
     for name in file.names() {
-        store.add(name, file.get::<T>(name)?)?;
+        let w = file.get::<T>(name)?;
+        // Training stops before it would save a non-finite weight: one here means a damaged file.
+        if !w.all_finite()? {
+            return Err(bad(format!("weight '{name}' holds NaN or infinite values (damaged file)")));
+        }
+        store.add(name, w)?;
     }
     let b = Block::with_params(spec.clone(), store).map_err(|e| bad(e.to_string()))?;
     let info = CheckpointInfo {
@@ -153,6 +174,15 @@ pub fn load_block<T: Float>(path: &Path) -> Result<(Block<T>, CheckpointInfo)> {
         written_by: doc.get("written_by").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
     };
     Ok((b, info))
+}
+
+/// A lower bound on the weights of the network a specification describes:
+/// every velocity field maps `dim → hidden… → dim` through dense layers, each
+/// with at least `in × out` weights.
+fn least_parameters(spec: &BlockSpec) -> u128 {
+    let widths: Vec<u128> =
+        std::iter::once(spec.dim).chain(spec.hidden.iter().copied()).chain([spec.dim]).map(|w| w as u128).collect();
+    widths.windows(2).fold(0u128, |acc, w| acc.saturating_add(w[0].saturating_mul(w[1])))
 }
 
 /// The block checkpoints in `dir`, in block order, checked to be numbered

@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomically;
+use super::limits::LoadLimits;
 
 use crate::nn::ParamStore;
 use crate::tensor::{DType, Float, Shape, Tensor};
@@ -87,11 +88,19 @@ pub struct SafeTensors {
     path: PathBuf,
 }
 
-/// Reads and validates a safetensors file.
+/// Reads and validates a safetensors file, within the load limit of
+/// `WASSERFLOW_MAX_LOAD_BYTES`.
 pub fn read_safetensors(path: &Path) -> Result<SafeTensors> {
+    read_safetensors_within(path, &LoadLimits::from_env()?)
+}
+
+/// [`read_safetensors`] with an explicit memory limit, which the whole file
+/// must fit (it is read into memory).
+pub fn read_safetensors_within(path: &Path, limits: &LoadLimits) -> Result<SafeTensors> {
     let io_err = |source| Error::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
+    limits.check_file_len(path, len)?;
     // Reads are bounded by the length the file system reports (a device or
     // pipe reports 0 and is refused as too short rather than read forever).
     let mut bytes = Vec::new();

@@ -1,0 +1,14 @@
+//! Fuzz target: CSV parsing (`csv_from_bytes`) under a 64 MiB load limit.
+#![no_main]
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use wasserflow::data::csv_from_bytes;
+use wasserflow::io::LoadLimits;
+
+fuzz_target!(|bytes: &[u8]| {
+    if let Ok(t) = csv_from_bytes::<f32>(bytes, Path::new("fuzz.csv"), &LoadLimits::new(64 << 20)) {
+        assert_eq!(t.dims().len(), 2);
+        assert!(t.to_vec().unwrap().iter().all(|v| v.is_finite()));
+    }
+});
