@@ -3,58 +3,14 @@
 //! eval → plot round; and every bad-input case of SPEC.md: a clear message,
 //! a non-zero exit, no panic, and no temporary file left behind.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{fails_with, scratch, stderr, temporaries, wasserflow};
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn wasserflow(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasserflow"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasserflow-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Files whose names mark an interrupted atomic write, anywhere under `dir`.
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap().to_string_lossy().ends_with(".tmp") {
-                found.push(p);
-            }
-        }
-    }
-    found
-}
-
-/// The command fails cleanly with a message containing `needle`.
-#[track_caller]
-fn fails_with(o: &Output, needle: &str, dir: &Path) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    assert!(err.contains("error:"), "no error line: {err}");
-    assert!(err.contains(needle), "message {err:?} does not mention {needle:?}");
-    assert!(temporaries(dir).is_empty(), "temporary files left: {:?}", temporaries(dir));
-}
 
 const TINY: &[&str] = &[
     "--method",

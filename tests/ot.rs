@@ -17,8 +17,12 @@
 //!   documented layout, and bad configurations and samples are errors.
 //! - CLI: `ot` then `ratio` on the Fig. 10 pair with tiny settings; bad inputs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{fails_cleanly, scratch, stderr, wasserflow};
+
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 use wasserflow::flows::ot::{NoOtHooks, diagnose, log_det_jacobian, reversed_block, warm_start_flow};
@@ -297,35 +301,6 @@ fn bad_configurations_and_samples_are_errors() {
 
 // ----- the command line ---------------------------------------------------
 
-fn wasserflow(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasserflow"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("the binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wasserflow-ot-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn fails_with(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    assert!(err.contains("error:"), "no error line: {err}");
-    assert!(err.contains(needle), "message {err:?} does not mention {needle:?}");
-}
-
 const TINY: &[&str] = &[
     "--n-train",
     "400",
@@ -432,33 +407,33 @@ fn ot_then_ratio_end_to_end() {
 #[test]
 fn ot_and_ratio_refuse_bad_input() {
     let dir = scratch("bad");
-    fails_with(&wasserflow(&["ot", "--target", "fig10-q"], &dir), "--source");
-    fails_with(&wasserflow(&["ot", "--source", "fig10-p"], &dir), "--target");
-    fails_with(&ot_tiny(&dir, "r", &["--source", "no-such-set"]), "no-such-set");
-    fails_with(&ot_tiny(&dir, "r", &["--gamma", "0"]), "--gamma");
-    fails_with(&ot_tiny(&dir, "r", &["--ratio-model", "nope"]), "nope");
-    fails_with(&ot_tiny(&dir, "r", &["--warm-source", "x"]), "--warm-target");
+    fails_cleanly(&wasserflow(&["ot", "--target", "fig10-q"], &dir), "--source");
+    fails_cleanly(&wasserflow(&["ot", "--source", "fig10-p"], &dir), "--target");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--source", "no-such-set"]), "no-such-set");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--gamma", "0"]), "--gamma");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--ratio-model", "nope"]), "nope");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--warm-source", "x"]), "--warm-target");
     let three = Tensor::<f32>::from_vec((0..900).map(|i| (i as f32 * 0.37).sin()).collect(), [300, 3]).unwrap();
     wasserflow::data::save_npy(dir.join("three.npy"), &three).unwrap();
-    fails_with(&ot_tiny(&dir, "r", &["--source", "three.npy"]), "dimensional");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--source", "three.npy"]), "dimensional");
     let mut nan = (0..600).map(|i| (i as f32 * 0.37).cos()).collect::<Vec<_>>();
     nan[11] = f32::NAN;
     wasserflow::data::save_npy(dir.join("nan.npy"), &Tensor::from_vec(nan, [300, 2]).unwrap()).unwrap();
-    fails_with(&ot_tiny(&dir, "r", &["--target", "nan.npy"]), "non-finite");
+    fails_cleanly(&ot_tiny(&dir, "r", &["--target", "nan.npy"]), "non-finite");
     std::fs::write(dir.join("typo.toml"), "gama = 3\n").unwrap();
-    fails_with(
+    fails_cleanly(
         &wasserflow(&["ot", "--config", "typo.toml", "--source", "fig10-p", "--target", "fig10-q"], &dir),
         "gama",
     );
 
-    fails_with(&wasserflow(&["ratio", "--model", "no-such-run", "--at", "p.npy"], &dir), "no-such-run");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "no-such-run", "--at", "p.npy"], &dir), "no-such-run");
     assert!(ot_tiny(&dir, "run", &["--ratio", "false", "--no-figures"]).status.success());
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "missing.npy"], &dir), "missing.npy");
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "three.npy"], &dir), "dimensional");
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "nan.npy"], &dir), "non-finite");
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "fig10-p"], &dir), "--at");
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "nan.npy", "--estimator", "magic"], &dir), "magic");
-    fails_with(&wasserflow(&["ratio", "--model", "run", "--at", "three.npy", "--out", "x.txt"], &dir), "--out");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "missing.npy"], &dir), "missing.npy");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "three.npy"], &dir), "dimensional");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "nan.npy"], &dir), "non-finite");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "fig10-p"], &dir), "--at");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "nan.npy", "--estimator", "magic"], &dir), "magic");
+    fails_cleanly(&wasserflow(&["ratio", "--model", "run", "--at", "three.npy", "--out", "x.txt"], &dir), "--out");
 }
 
 #[test]
