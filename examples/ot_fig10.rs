@@ -193,7 +193,7 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(&dir).map_err(|source| wasserflow::Error::Io { path: dir.clone(), source })?;
         for (i, b) in state.flow.blocks.iter().enumerate() {
             let path = dir.join(wasserflow::io::checkpoint::block_file_name(i + 1));
-            wasserflow::io::checkpoint::save_block(&path, i + 1, b, &serde_json::json!({"example": "ot_fig10"}))?;
+            wasserflow::io::checkpoint::save_block(&path, i + 1, b, &wasserflow::json!({"example": "ot_fig10"}))?;
         }
     }
     let opts = EvalOptions::default();

@@ -60,3 +60,14 @@ macro_rules! invalid_arg {
         return Err($crate::Error::InvalidArgument(format!($($arg)*)))
     };
 }
+
+/// The error of a function whose implementation this build leaves out: `what`
+/// needs the cargo feature `feature`. The function still exists, so code that
+/// uses it compiles with any features.
+#[cfg_attr(feature = "formats", allow(dead_code))]
+pub(crate) fn feature_missing(feature: &str, what: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "{what} needs wasserflow's `{feature}` feature, which this build leaves out \
+         (build with `--features {feature}`)"
+    ))
+}

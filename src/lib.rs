@@ -8,6 +8,7 @@ pub mod autodiff;
 pub mod backend;
 #[cfg(feature = "capi")]
 pub mod capi;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
 pub mod density;

@@ -394,7 +394,7 @@ fn tiny_spec() -> BlockSpec {
 fn checkpoint_seeds(dir: &Path) -> Vec<Vec<u8>> {
     let block = Block::<f32>::new(tiny_spec(), &mut Rng::seed(1)).unwrap();
     let path = dir.join("seed.safetensors");
-    save_block(&path, 1, &block, &serde_json::json!({"method": "jko"})).unwrap();
+    save_block(&path, 1, &block, &wasserflow::json!({"method": "jko"})).unwrap();
     vec![std::fs::read(&path).unwrap()]
 }
 
@@ -629,8 +629,8 @@ fn headers_that_promise_more_than_the_file_holds_allocate_nothing_of_it() {
 fn checkpoint_claiming(path: &Path, hidden: &[usize]) {
     let block = Block::<f32>::new(tiny_spec(), &mut Rng::seed(1)).unwrap();
     let mut spec = wasserflow::io::checkpoint::spec_to_json(&block.spec);
-    spec["hidden"] = serde_json::json!(hidden);
-    let doc = serde_json::json!({"format_version": 1, "written_by": "test", "block": 1, "spec": spec, "run": {}});
+    spec["hidden"] = wasserflow::json!(hidden);
+    let doc = wasserflow::json!({"format_version": 1, "written_by": "test", "block": 1, "spec": spec, "run": {}});
     let tensors: Vec<(&str, &Tensor<f32>)> =
         block.store.names().iter().map(String::as_str).zip(block.store.values()).collect();
     write_safetensors(path, &tensors, &[("wasserflow", &doc.to_string())]).unwrap();

@@ -30,8 +30,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::io::json::Value;
+use crate::json;
 use clap::Args;
-use serde_json::{Value, json};
 
 use super::evaluate::{draw_samples, eval_options};
 use super::progress::Progress;
@@ -724,7 +725,7 @@ pub fn dro_command(a: DroArgs) -> Result<()> {
             "accuracy_before": acc_before,
             "results": results,
         });
-        let text = serde_json::to_string_pretty(&summary).expect("plain values");
+        let text = summary.to_string_pretty();
         write_bytes_atomically(&out.join("summary.json"), text.as_bytes())?;
         if !a.no_figures {
             create_dir(&out.join("figures"))?;
@@ -794,7 +795,7 @@ pub fn dro_sample_command(a: DroSampleArgs) -> Result<()> {
         }
     })?;
     let bad = |message: String| Error::Format { path: summary_path.clone(), message };
-    let summary: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let summary: Value = Value::parse(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let settings = &summary["settings"];
     let reference = &settings["reference"];
     if reference["kind"].as_str() != Some("flow") {

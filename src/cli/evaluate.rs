@@ -5,7 +5,8 @@
 //! known, and the flow's inversion error. Every number is in the data's own
 //! units; every random choice comes from the given seed.
 
-use serde_json::{Value, json};
+use crate::io::json::Value;
+use crate::json;
 
 use super::EvalArgs;
 use super::data::{RunData, subsample};

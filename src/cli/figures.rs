@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use crate::io::json::Value;
 
 use super::PlotArgs;
 use super::data::{RunData, prepare, subsample};

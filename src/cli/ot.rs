@@ -26,9 +26,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::io::json::Value;
+use crate::json;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::progress::Progress;
 use super::ratio::{RatioFit, fit_and_save, log_ratio_errors};
@@ -436,7 +437,7 @@ fn resolve(a: &OtArgs) -> Result<(OtSettings, PathBuf)> {
 fn run_meta(s: &OtSettings) -> Value {
     json!({
         "method": "ot",
-        "settings": serde_json::to_value(s).expect("settings are plain values"),
+        "settings": super::settings::to_json(s),
     })
 }
 

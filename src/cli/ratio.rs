@@ -13,8 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::io::classifier::{activation_from_json, activation_to_json};
+use crate::io::json::Value;
+use crate::json;
 use clap::Args;
-use serde_json::{Value, json};
 
 use super::ot::{OtData, OtSettings, prepare};
 use super::run_dir::RunDir;
@@ -26,7 +28,7 @@ use crate::flows::ratio::{
 };
 use crate::io::checkpoint::load_flow;
 use crate::io::safetensors::{read_safetensors, save_params};
-use crate::nn::{Activation, ParamStore};
+use crate::nn::ParamStore;
 use crate::plot::{Colormap, Extent, field_panels, grid_points};
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng, invalid_arg};
@@ -111,11 +113,7 @@ fn ratio_dir(root: &Path) -> PathBuf {
 }
 
 fn spec_json(spec: &ClassifierSpec) -> Value {
-    let act = match spec.act {
-        Activation::Softplus { beta } => json!({"name": "softplus", "beta": beta}),
-        Activation::Elu { alpha } => json!({"name": "elu", "alpha": alpha}),
-        a => json!({"name": a.name()}),
-    };
+    let act = activation_to_json(spec.act);
     json!({"dim": spec.dim, "hidden": spec.hidden, "activation": act, "time_input": spec.time_input,
            "quadratic": spec.quadratic})
 }
@@ -127,15 +125,7 @@ fn spec_from_json(v: &Value) -> std::result::Result<ClassifierSpec, String> {
         .and_then(Value::as_array)
         .and_then(|a| a.iter().map(|h| h.as_u64().map(|u| u as usize)).collect::<Option<Vec<_>>>())
         .ok_or("no valid 'hidden'")?;
-    let a = v.get("activation").ok_or("no 'activation'")?;
-    let name = a.get("name").and_then(Value::as_str).ok_or("an activation without a name")?;
-    let act = match name {
-        "softplus" => {
-            Activation::Softplus { beta: a.get("beta").and_then(Value::as_f64).ok_or("softplus without β")? }
-        }
-        "elu" => Activation::Elu { alpha: a.get("alpha").and_then(Value::as_f64).ok_or("elu without α")? },
-        n => Activation::from_name(n).map_err(|e| e.to_string())?,
-    };
+    let act = activation_from_json(v.get("activation").ok_or("no 'activation'")?)?;
     let time_input = v.get("time_input").and_then(Value::as_bool).ok_or("no 'time_input'")?;
     let quadratic = v.get("quadratic").and_then(Value::as_bool).ok_or("no 'quadratic'")?;
     Ok(ClassifierSpec { dim, hidden, act, time_input, quadratic })
@@ -150,7 +140,7 @@ fn save_classifier(path: &Path, c: &LogisticClassifier<f32>, extra: Value) -> Re
 fn load_classifier(path: &Path) -> Result<(LogisticClassifier<f32>, Value)> {
     let file = read_safetensors(path)?;
     let bad = |message: String| Error::Format { path: path.to_path_buf(), message };
-    let doc: Value = serde_json::from_str(file.meta("wasserflow").ok_or_else(|| bad("no wasserflow metadata".into()))?)
+    let doc: Value = Value::parse(file.meta("wasserflow").ok_or_else(|| bad("no wasserflow metadata".into()))?)
         .map_err(|e| bad(format!("metadata is not JSON: {e}")))?;
     let spec = spec_from_json(doc.get("spec").unwrap_or(&Value::Null)).map_err(|m| bad(format!("classifier: {m}")))?;
     let mut store = ParamStore::new();
@@ -260,9 +250,9 @@ pub fn log_ratio_errors(fit: &RatioFit, data: &OtData) -> Result<Option<Value>> 
         let (grid, mass) = error_grid(extent_of(data)?, &pm, &qm)?;
         sets.push(("grid", grid, Some(mass)));
     }
-    let mut out = serde_json::Map::new();
+    let mut out = crate::io::json::Map::new();
     for est in ESTIMATORS {
-        let mut e = serde_json::Map::new();
+        let mut e = crate::io::json::Map::new();
         for (name, x, keep) in &sets {
             let (est_v, true_v) = (fit.log_ratio(est, x)?, truth(x)?);
             let (mut sum, mut n) = (0.0, 0usize);

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::io::json::Value;
 
 use super::settings::Settings;
 use crate::io::write_bytes_atomically;
@@ -96,7 +96,7 @@ impl RunDir {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
-                serde_json::from_str(l)
+                Value::parse(l)
                     .map_err(|e| Error::Format { path: path.clone(), message: format!("line {}: {e}", i + 1) })
             })
             .collect()

@@ -279,3 +279,9 @@ macro_rules! setting {
         $s.$f.clone().expect(concat!("defaults fill '", stringify!($f), "'"))
     };
 }
+
+/// Settings as the JSON a run records about itself (in `run.json` and every checkpoint).
+pub fn to_json<S: Serialize>(settings: &S) -> crate::io::json::Value {
+    let text = serde_json::to_string(settings).expect("settings are plain values");
+    crate::io::json::Value::parse(&text).expect("serde_json writes valid JSON")
+}

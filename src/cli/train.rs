@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use crate::io::json::Value;
+use crate::json;
 
 use super::data::{RunData, prepare_source, standardizer_to_json};
 use super::progress::Progress;
@@ -112,7 +113,7 @@ fn run_meta(s: &Settings, data: &RunData) -> Value {
         "method": setting!(s, method),
         "data": setting!(s, data),
         "standardization": standardizer_to_json(&data.standardizer),
-        "settings": serde_json::to_value(s).expect("settings are plain values"),
+        "settings": super::settings::to_json(s),
     })
 }
 
@@ -348,7 +349,7 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         if let Some(p) = self.progress.take() {
             p.finish();
         }
-        let mut record: Value = serde_json::from_str(&report.to_json()).expect("block reports are JSON");
+        let mut record: Value = Value::parse(&report.to_json()).expect("block reports are JSON");
         let phase = record["phase"].as_str().unwrap_or("initial").to_owned();
         let path = self.dir(&phase).join(block_file_name(report.block));
         let block = flow.blocks.last().expect("a finished block");

@@ -57,6 +57,12 @@ impl ImageDensity {
         Self::decode(std::io::Cursor::new(bytes), path, limits)
     }
 
+    #[cfg(not(feature = "formats"))]
+    fn decode(_: impl BufRead + Seek, _: &Path, _: &LoadLimits) -> Result<Self> {
+        Err(crate::error::feature_missing("formats", "reading PNG images"))
+    }
+
+    #[cfg(feature = "formats")]
     fn decode(source: impl BufRead + Seek, path: &Path, limits: &LoadLimits) -> Result<Self> {
         let format_err = |message: String| Error::Format { path: path.to_path_buf(), message };
         // The decoder's own buffers (chunks, one row) keep its default cap unless ours is lower.
@@ -118,6 +124,7 @@ impl ImageDensity {
         Self::from_darkness(path, height, width, darkness)
     }
 
+    #[cfg_attr(not(feature = "formats"), allow(dead_code))]
     /// A density from per-pixel darkness values (row-major, `height × width`, row 0 on top).
     fn from_darkness(path: &Path, height: usize, width: usize, darkness: Vec<f64>) -> Result<Self> {
         let total: f64 = darkness.iter().sum();
@@ -204,6 +211,7 @@ impl std::fmt::Debug for ImageDensity {
     }
 }
 
+#[cfg_attr(not(feature = "formats"), allow(dead_code))]
 fn luminance(r: f64, g: f64, b: f64) -> f64 {
     0.299 * r + 0.587 * g + 0.114 * b
 }

@@ -430,6 +430,7 @@ pub fn csv_from_bytes<T: Float>(bytes: &[u8], path: &Path, limits: &LoadLimits) 
 
 /// Decompresses a gzip stream, refusing one that inflates past the limit
 /// (a few kilobytes of gzip can hold gigabytes of zeros).
+#[cfg(feature = "formats")]
 pub(crate) fn gunzip(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -440,6 +441,11 @@ pub(crate) fn gunzip(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<V
         return Err(limits.exceeded(path, "the decompressed text"));
     }
     Ok(out)
+}
+
+#[cfg(not(feature = "formats"))]
+pub(crate) fn gunzip(_: &[u8], _: &Path, _: &LoadLimits) -> Result<Vec<u8>> {
+    Err(crate::error::feature_missing("formats", "reading gzip-compressed data"))
 }
 
 /// Parses CSV text (see [`load_csv`]); `path` only names the source in errors.

@@ -11,7 +11,8 @@
 //! (NLL in nats per sample). A model trained on standardized data reports
 //! `NLL_z`; add [`Standardizer::log_det`] to compare it with models of the raw data.
 
-use serde_json::{Value, json};
+use crate::io::json::Value;
+use crate::json;
 
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};

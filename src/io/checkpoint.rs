@@ -11,12 +11,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use crate::io::json::Value;
+use crate::json;
 
+use super::classifier::{activation_from_json, activation_to_json};
 use super::safetensors::{SafeTensors, read_safetensors, save_params};
 use crate::density::{Divergence, Probe};
 use crate::flows::{Block, BlockFlow, BlockSpec, FieldKind};
-use crate::nn::{Activation, ParamStore};
+use crate::nn::ParamStore;
 use crate::ode::tableau;
 use crate::tensor::Float;
 use crate::{Error, Result};
@@ -45,11 +47,7 @@ pub fn block_file_name(block: usize) -> String {
 
 /// The JSON form of a block's specification.
 pub fn spec_to_json(spec: &BlockSpec) -> Value {
-    let act = match spec.act {
-        Activation::Softplus { beta } => json!({"name": "softplus", "beta": beta}),
-        Activation::Elu { alpha } => json!({"name": "elu", "alpha": alpha}),
-        a => json!({"name": a.name()}),
-    };
+    let act = activation_to_json(spec.act);
     let divergence = match spec.divergence {
         Divergence::Exact => json!({"name": "exact"}),
         Divergence::Hutchinson { probes, probe } => json!({
@@ -85,13 +83,7 @@ pub fn spec_from_json(v: &Value) -> std::result::Result<BlockSpec, String> {
         .iter()
         .map(|h| usize_of(h, "hidden"))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let a = field("activation")?;
-    let act_name = str_of(a.get("name").ok_or("the activation has no name")?, "activation")?;
-    let act = match act_name.as_str() {
-        "softplus" => Activation::Softplus { beta: f64_of(a.get("beta").ok_or("softplus without beta")?, "beta")? },
-        "elu" => Activation::Elu { alpha: f64_of(a.get("alpha").ok_or("elu without alpha")?, "alpha")? },
-        name => Activation::from_name(name).map_err(|e| e.to_string())?,
-    };
+    let act = activation_from_json(field("activation")?)?;
     let grid = field("grid")?
         .as_array()
         .ok_or("'grid' is not a list")?
@@ -140,7 +132,7 @@ pub fn block_from_safetensors<T: Float>(file: &SafeTensors) -> Result<(Block<T>,
     let bad = |message: String| Error::Format { path: path.to_path_buf(), message };
     let text =
         file.meta(META_KEY).ok_or_else(|| bad("not a wasserflow checkpoint (no 'wasserflow' metadata)".into()))?;
-    let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("checkpoint metadata is not JSON: {e}")))?;
+    let doc: Value = Value::parse(text).map_err(|e| bad(format!("checkpoint metadata is not JSON: {e}")))?;
     let version = doc.get("format_version").and_then(Value::as_u64).unwrap_or(0);
     if version != FORMAT_VERSION {
         return Err(bad(format!("checkpoint format version {version}, this build reads {FORMAT_VERSION}")));

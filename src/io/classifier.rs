@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use crate::io::json::Value;
+use crate::json;
 
 use super::safetensors::{read_safetensors, save_params};
 use crate::nn::{Activation, Classifier, ClassifierSpec, ParamStore};
@@ -18,7 +19,8 @@ const META_KEY: &str = "wasserflow_classifier";
 /// Bumped when the description changes incompatibly.
 pub const CLASSIFIER_FORMAT_VERSION: u64 = 1;
 
-fn activation_to_json(act: Activation) -> Value {
+/// An activation as every wasserflow file describes it: `{"name": …}`, with `beta`/`alpha` where it has one.
+pub fn activation_to_json(act: Activation) -> Value {
     match act {
         Activation::Softplus { beta } => json!({"name": "softplus", "beta": beta}),
         Activation::Elu { alpha } => json!({"name": "elu", "alpha": alpha}),
@@ -26,7 +28,8 @@ fn activation_to_json(act: Activation) -> Value {
     }
 }
 
-fn activation_from_json(v: &Value) -> std::result::Result<Activation, String> {
+/// Reads [`activation_to_json`]'s form back.
+pub fn activation_from_json(v: &Value) -> std::result::Result<Activation, String> {
     let name = v.get("name").and_then(Value::as_str).ok_or("the activation has no name")?;
     let number = |k: &str| v.get(k).and_then(Value::as_f64).ok_or_else(|| format!("{name} without {k}"));
     Ok(match name {
@@ -104,7 +107,7 @@ pub fn load_classifier<T: Float>(path: &Path) -> Result<(Classifier<T>, Value)> 
         let what = if file.meta("wasserflow").is_some() { "a flow block checkpoint" } else { "not a wasserflow file" };
         return Err(bad(format!("not a classifier ({what}; `wasserflow classifier` writes classifiers)")));
     };
-    let doc: Value = serde_json::from_str(text).map_err(|e| bad(format!("classifier metadata is not JSON: {e}")))?;
+    let doc: Value = Value::parse(text).map_err(|e| bad(format!("classifier metadata is not JSON: {e}")))?;
     let version = doc.get("format_version").and_then(Value::as_u64).unwrap_or(0);
     if version != CLASSIFIER_FORMAT_VERSION {
         return Err(bad(format!("classifier format version {version}, this build reads {CLASSIFIER_FORMAT_VERSION}")));

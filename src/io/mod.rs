@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod classifier;
+pub mod json;
 pub mod limits;
 pub mod model;
 pub mod safetensors;

@@ -19,6 +19,7 @@ use crate::data::Standardizer;
 use crate::data::standardize::standardizer_from_json;
 use crate::density::{Divergence, Probe};
 use crate::flows::{BlockFlow, EvalOptions};
+use crate::io::json::Value;
 use crate::tensor::Tensor;
 use crate::{Error, Result, Rng, shape_err};
 
@@ -42,7 +43,7 @@ impl Model {
         let dir = if nested.is_dir() { nested } else { path.to_path_buf() };
         let (flow, infos) = load_flow::<f32>(&dir)?;
         let first = infos.first().ok_or_else(|| Error::Format { path: dir.clone(), message: "no blocks".into() })?;
-        let standardization = first.run.get("standardization").cloned().unwrap_or(serde_json::Value::Null);
+        let standardization = first.run.get("standardization").cloned().unwrap_or(Value::Null);
         let standardizer = standardizer_from_json(&standardization)?;
         if let Some(st) = &standardizer
             && st.dim() != flow.dim

@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomically;
+use super::json::{Parser, quote};
 use super::limits::LoadLimits;
 
 use crate::nn::ParamStore;
@@ -143,7 +144,7 @@ impl SafeTensors {
         if !header.starts_with('{') {
             return Err(fail("header does not start with '{' (damaged, or not a safetensors file)".into()));
         }
-        let mut p = json::Parser::new(header);
+        let mut p = Parser::new(header);
         let mut seen_metadata = false;
         let mut metadata = Vec::new();
         let mut index = HashMap::new();
@@ -250,7 +251,7 @@ impl SafeTensors {
     }
 }
 
-fn parse_metadata(p: &mut json::Parser, depth: usize) -> std::result::Result<Vec<(String, String)>, String> {
+fn parse_metadata(p: &mut Parser, depth: usize) -> std::result::Result<Vec<(String, String)>, String> {
     // The reference implementation accepts a null map.
     if p.null() {
         return Ok(Vec::new());
@@ -269,12 +270,7 @@ fn parse_metadata(p: &mut json::Parser, depth: usize) -> std::result::Result<Vec
     Ok(out)
 }
 
-fn parse_entry(
-    p: &mut json::Parser,
-    name: String,
-    depth: usize,
-    data_len: usize,
-) -> std::result::Result<Entry, String> {
+fn parse_entry(p: &mut Parser, name: String, depth: usize, data_len: usize) -> std::result::Result<Entry, String> {
     let (mut dtype, mut shape, mut offsets) = (None, None, None);
     if p.peek() != Some(b'{') {
         return Err(format!("header entry of tensor '{name}' is not a JSON object ({})", p.error("expected '{'")));
@@ -375,25 +371,6 @@ fn check_tiling(tensors: &[Entry], data_len: usize) -> std::result::Result<(), S
     Ok(())
 }
 
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Writes `tensors` (in this order) and `metadata` to `path` as safetensors,
 /// atomically: readers see the old file or the complete new one, never a part.
 pub fn write_safetensors<T: Float>(
@@ -417,9 +394,8 @@ pub fn write_safetensors<T: Float>(
 
     let mut header = String::from("{");
     if !metadata.is_empty() {
-        let entries: Vec<String> =
-            metadata.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))).collect();
-        header.push_str(&format!("{}:{{{}}}", json_string(METADATA_KEY), entries.join(",")));
+        let entries: Vec<String> = metadata.iter().map(|(k, v)| format!("{}:{}", quote(k), quote(v))).collect();
+        header.push_str(&format!("{}:{{{}}}", quote(METADATA_KEY), entries.join(",")));
     }
     let mut offset = 0usize;
     for (i, (name, t)) in tensors.iter().enumerate() {
@@ -430,7 +406,7 @@ pub fn write_safetensors<T: Float>(
         }
         header.push_str(&format!(
             "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{offset},{}]}}",
-            json_string(name),
+            quote(name),
             dtype_name(T::DTYPE),
             dims.join(","),
             offset + nbytes
@@ -516,353 +492,4 @@ pub fn load_params<T: Float>(path: &Path, store: &mut ParamStore<T>) -> Result<(
         store.set(id, v)?;
     }
     Ok(())
-}
-
-/// A JSON reader for safetensors headers, driven by the header's schema: the
-/// caller asks for the value it expects (object, string, list of integers)
-/// and anything else is validated and skipped without being stored. Memory is
-/// thus proportional to what the header holds that matters (at most 8 bytes
-/// per integer of at least 2 header bytes), and nesting is bounded so that a
-/// hostile header cannot exhaust the stack.
-mod json {
-    /// Values nested deeper than this are refused; a valid header nests 3 deep.
-    const MAX_DEPTH: usize = 32;
-
-    pub(super) struct Parser<'a> {
-        s: &'a [u8],
-        pos: usize,
-    }
-
-    type Res<T> = Result<T, String>;
-
-    impl<'a> Parser<'a> {
-        pub(super) fn new(text: &'a str) -> Self {
-            Parser { s: text.as_bytes(), pos: 0 }
-        }
-
-        /// An error message locating the parser.
-        pub(super) fn error(&self, what: &str) -> String {
-            format!("{what} at byte {} of the header", self.pos)
-        }
-
-        /// The next non-whitespace byte, not consumed.
-        pub(super) fn peek(&mut self) -> Option<u8> {
-            while matches!(self.s.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                self.pos += 1;
-            }
-            self.s.get(self.pos).copied()
-        }
-
-        /// Only whitespace may follow the top-level value.
-        pub(super) fn finish(&mut self) -> Res<()> {
-            match self.peek() {
-                None => Ok(()),
-                Some(_) => Err(self.error("invalid JSON: unexpected characters after the header object")),
-            }
-        }
-
-        fn expect(&mut self, c: u8) -> Res<()> {
-            if self.peek() == Some(c) {
-                self.pos += 1;
-                Ok(())
-            } else {
-                Err(self.error(&format!("expected '{}'", c as char)))
-            }
-        }
-
-        /// Consumes `null` if it comes next.
-        pub(super) fn null(&mut self) -> bool {
-            if self.peek() == Some(b'n') && self.s[self.pos..].starts_with(b"null") {
-                self.pos += 4;
-                return true;
-            }
-            false
-        }
-
-        /// An object at nesting `depth`; `member(parser, key, depth + 1)` must
-        /// consume each member's value.
-        pub(super) fn object(
-            &mut self,
-            depth: usize,
-            mut member: impl FnMut(&mut Self, String, usize) -> Res<()>,
-        ) -> Res<()> {
-            if depth > MAX_DEPTH {
-                return Err(self.error(&format!("invalid JSON: nesting deeper than {MAX_DEPTH}")));
-            }
-            self.expect(b'{')?;
-            if self.peek() == Some(b'}') {
-                self.pos += 1;
-                return Ok(());
-            }
-            loop {
-                if self.peek() != Some(b'"') {
-                    return Err(self.error("invalid JSON: expected a string key"));
-                }
-                let key = self.string()?;
-                self.expect(b':')?;
-                member(self, key, depth + 1)?;
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        return Ok(());
-                    }
-                    _ => return Err(self.error("invalid JSON: expected ',' or '}'")),
-                }
-            }
-        }
-
-        /// A list of numbers written as plain non-negative integers that fit
-        /// `u64` (`1.0`, `1e3` and `-1` are refused, as by the reference implementation).
-        pub(super) fn uint_array(&mut self) -> Res<Vec<u64>> {
-            self.expect(b'[')?;
-            let mut out = Vec::new();
-            if self.peek() == Some(b']') {
-                self.pos += 1;
-                return Ok(out);
-            }
-            loop {
-                self.peek();
-                let start = self.pos;
-                self.number()?;
-                let text = &self.s[start..self.pos];
-                let v = if text.iter().all(u8::is_ascii_digit) {
-                    std::str::from_utf8(text).ok().and_then(|t| t.parse().ok())
-                } else {
-                    None
-                };
-                match v {
-                    Some(v) => out.push(v),
-                    None => {
-                        self.pos = start;
-                        return Err(self.error("expected a non-negative integer below 2^64"));
-                    }
-                }
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        return Ok(out);
-                    }
-                    _ => return Err(self.error("invalid JSON: expected ',' or ']'")),
-                }
-            }
-        }
-
-        /// Validates and skips any value.
-        pub(super) fn skip_value(&mut self, depth: usize) -> Res<()> {
-            if depth > MAX_DEPTH {
-                return Err(self.error(&format!("invalid JSON: nesting deeper than {MAX_DEPTH}")));
-            }
-            match self.peek() {
-                None => Err(self.error("invalid JSON: unexpected end")),
-                Some(b'{') => self.object(depth, |p, _, d| p.skip_value(d)),
-                Some(b'[') => {
-                    self.pos += 1;
-                    if self.peek() == Some(b']') {
-                        self.pos += 1;
-                        return Ok(());
-                    }
-                    loop {
-                        self.skip_value(depth + 1)?;
-                        match self.peek() {
-                            Some(b',') => self.pos += 1,
-                            Some(b']') => {
-                                self.pos += 1;
-                                return Ok(());
-                            }
-                            _ => return Err(self.error("invalid JSON: expected ',' or ']'")),
-                        }
-                    }
-                }
-                Some(b'"') => self.string().map(drop),
-                Some(b't') => self.literal("true"),
-                Some(b'f') => self.literal("false"),
-                Some(b'n') => self.literal("null"),
-                Some(b'-' | b'0'..=b'9') => self.number(),
-                Some(c) if c.is_ascii_graphic() => {
-                    Err(self.error(&format!("invalid JSON: unexpected '{}'", c as char)))
-                }
-                Some(c) => Err(self.error(&format!("invalid JSON: unexpected byte 0x{c:02x}"))),
-            }
-        }
-
-        fn literal(&mut self, word: &str) -> Res<()> {
-            if self.s[self.pos..].starts_with(word.as_bytes()) {
-                self.pos += word.len();
-                Ok(())
-            } else {
-                Err(self.error("invalid JSON: bad literal"))
-            }
-        }
-
-        fn digits(&mut self) -> Res<()> {
-            if !matches!(self.s.get(self.pos), Some(b'0'..=b'9')) {
-                return Err(self.error("invalid JSON: expected a digit"));
-            }
-            while matches!(self.s.get(self.pos), Some(b'0'..=b'9')) {
-                self.pos += 1;
-            }
-            Ok(())
-        }
-
-        /// A number by the JSON grammar.
-        fn number(&mut self) -> Res<()> {
-            if self.s.get(self.pos) == Some(&b'-') {
-                self.pos += 1;
-            }
-            if self.s.get(self.pos) == Some(&b'0') {
-                self.pos += 1;
-            } else {
-                self.digits()?;
-            }
-            if self.s.get(self.pos) == Some(&b'.') {
-                self.pos += 1;
-                self.digits()?;
-            }
-            if matches!(self.s.get(self.pos), Some(b'e' | b'E')) {
-                self.pos += 1;
-                if matches!(self.s.get(self.pos), Some(b'+' | b'-')) {
-                    self.pos += 1;
-                }
-                self.digits()?;
-            }
-            Ok(())
-        }
-
-        /// A string value, unescaped.
-        pub(super) fn string(&mut self) -> Res<String> {
-            self.expect(b'"')?;
-            let mut out = String::new();
-            loop {
-                let start = self.pos;
-                while let Some(&c) = self.s.get(self.pos) {
-                    if c == b'"' || c == b'\\' || c < 0x20 {
-                        break;
-                    }
-                    self.pos += 1;
-                }
-                // The run ends at an ASCII byte (or the end), so it is whole UTF-8.
-                let run = std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.error("invalid UTF-8"))?;
-                out.push_str(run);
-                match self.s.get(self.pos) {
-                    None => return Err(self.error("invalid JSON: unterminated string")),
-                    Some(b'"') => {
-                        self.pos += 1;
-                        return Ok(out);
-                    }
-                    Some(b'\\') => {
-                        self.pos += 1;
-                        out.push(self.escape()?);
-                    }
-                    Some(_) => return Err(self.error("invalid JSON: unescaped control character in a string")),
-                }
-            }
-        }
-
-        fn escape(&mut self) -> Res<char> {
-            let Some(&c) = self.s.get(self.pos) else {
-                return Err(self.error("invalid JSON: unterminated escape"));
-            };
-            self.pos += 1;
-            Ok(match c {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => {
-                    let hi = self.hex4()?;
-                    let code = match hi {
-                        0xD800..=0xDBFF => {
-                            if self.s.get(self.pos..self.pos + 2) != Some(b"\\u".as_slice()) {
-                                return Err(self.error("invalid JSON: unpaired surrogate in \\u escape"));
-                            }
-                            self.pos += 2;
-                            let lo = self.hex4()?;
-                            if !(0xDC00..=0xDFFF).contains(&lo) {
-                                return Err(self.error("invalid JSON: unpaired surrogate in \\u escape"));
-                            }
-                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                        }
-                        0xDC00..=0xDFFF => return Err(self.error("invalid JSON: unpaired surrogate in \\u escape")),
-                        _ => hi,
-                    };
-                    char::from_u32(code).ok_or_else(|| self.error("invalid JSON: invalid code point"))?
-                }
-                _ => return Err(self.error("invalid JSON: invalid escape")),
-            })
-        }
-
-        fn hex4(&mut self) -> Res<u32> {
-            let Some(digits) = self.s.get(self.pos..self.pos + 4) else {
-                return Err(self.error("invalid JSON: truncated \\u escape"));
-            };
-            let mut v = 0;
-            for &d in digits {
-                let d = (d as char).to_digit(16).ok_or_else(|| self.error("invalid JSON: bad hex digit"))?;
-                v = v * 16 + d;
-            }
-            self.pos += 4;
-            Ok(v)
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn skip(text: &str) -> Res<()> {
-            let mut p = Parser::new(text);
-            p.skip_value(0)?;
-            p.finish()
-        }
-
-        #[test]
-        fn accepts_the_grammar() {
-            skip(r#" {"a": [1, -2.5e3, 0.5E+2, true, false, null, [], {}], "b": {"c": "x\"\\\n\u00e9"}} "#).unwrap();
-            let mut p = Parser::new(r#""b\u00e9\ud83d\ude00\/""#);
-            assert_eq!(p.string().unwrap(), "bé😀/");
-        }
-
-        #[test]
-        fn refuses_malformed_text() {
-            for bad in [
-                "",
-                "{",
-                "{\"a\"}",
-                "{\"a\":}",
-                "[1,]",
-                "01",
-                "1.",
-                "-",
-                "1e",
-                "\"\\x\"",
-                "\"\\ud800\"",
-                "\"a\nb\"",
-                "{} x",
-                "tru",
-                "[1 2]",
-                "{\"a\":1,}",
-                "{a:1}",
-                "'a'",
-            ] {
-                assert!(skip(bad).is_err(), "{bad:?}");
-            }
-            assert!(skip(&"[".repeat(10_000)).unwrap_err().contains("nesting"));
-            assert!(skip(&"{\"a\":".repeat(10_000)).unwrap_err().contains("nesting"));
-        }
-
-        #[test]
-        fn integers_only_where_integers_are_wanted() {
-            let mut p = Parser::new("[0, 7, 18446744073709551615]");
-            assert_eq!(p.uint_array().unwrap(), [0, 7, u64::MAX]);
-            for bad in ["[18446744073709551616]", "[1.0]", "[1e3]", "[-1]", "[\"1\"]", "[1,]", "3"] {
-                assert!(Parser::new(bad).uint_array().is_err(), "{bad}");
-            }
-        }
-    }
 }

@@ -5,10 +5,10 @@
 //! Coordinates are pixels as `f64`, x to the right and y down; pixel (i, j)
 //! covers [i, i+1) × [j, j+1), so its centre is (i + 0.5, j + 0.5).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::font;
-use crate::{Error, Result, invalid_arg};
+use crate::{Result, invalid_arg};
 
 /// Opaque white.
 pub const WHITE: [u8; 4] = [255, 255, 255, 255];
@@ -348,9 +348,16 @@ impl Canvas {
     }
 
     /// The canvas as PNG bytes (8-bit RGBA).
+    #[cfg(not(feature = "formats"))]
+    pub fn encode_png(&self) -> Result<Vec<u8>> {
+        Err(crate::error::feature_missing("formats", "writing PNG images"))
+    }
+
+    /// The canvas as PNG bytes (8-bit RGBA).
+    #[cfg(feature = "formats")]
     pub fn encode_png(&self) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        let format_err = |e: png::EncodingError| Error::Format { path: PathBuf::from("<png>"), message: e.to_string() };
+        let format_err = |e: png::EncodingError| crate::Error::Format { path: "<png>".into(), message: e.to_string() };
         {
             let mut encoder = png::Encoder::new(&mut bytes, self.width as u32, self.height as u32);
             encoder.set_color(png::ColorType::Rgba);
