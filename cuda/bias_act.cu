@@ -32,17 +32,16 @@ __device__ void tangent_act_fwd(int act, T p, const T* z, const T* b, T* out, si
 // The reverse rule (see tangent.rs): primal rows get
 // g·σ'(u) + Σ_j g_j ⊙ ż_j ⊙ σ''(u); tangent rows get g_j ⊙ σ'(u).
 template <typename T>
-__device__ void tangent_act_bwd(int act, T p, const T* z, const T* b, const T* g, T* gz, size_t n, size_t batch,
-                                size_t width) {
+__device__ void tangent_act_bwd(int act, T p, const T* z, const T* b, const T* y, const T* g, T* gz, size_t n,
+                                size_t batch, size_t width) {
     size_t primal = batch * width;
     size_t parts = n / primal;
     FOR_EACH(i, n) {
         size_t at = i % primal;
         T u = z[at] + b[at % width];
-        T y = act_eval(act, p, u);
-        T d1 = act_d1(act, p, u, y);
+        T d1 = act_d1(act, p, u, y[at]);
         if (i < primal) {
-            T d2 = act_d2(act, p, u, y);
+            T d2 = act_d2(act, p, u, y[at]);
             T acc = g[i] * d1;
             for (size_t j = 1; j < parts; ++j) acc += g[j * primal + i] * z[j * primal + i] * d2;
             gz[i] = acc;
@@ -65,9 +64,9 @@ __device__ void tangent_act_bwd(int act, T p, const T* z, const T* b, const T* g
                                                    size_t batch, size_t width) {                                \
         tangent_act_fwd(act, p, z, b, out, n, batch, width);                                                    \
     }                                                                                                           \
-    extern "C" __global__ void tangent_act_bwd_##S(int act, T p, const T* z, const T* b, const T* g, T* gz,     \
-                                                   size_t n, size_t batch, size_t width) {                      \
-        tangent_act_bwd(act, p, z, b, g, gz, n, batch, width);                                                  \
+    extern "C" __global__ void tangent_act_bwd_##S(int act, T p, const T* z, const T* b, const T* y,            \
+                                                   const T* g, T* gz, size_t n, size_t batch, size_t width) {   \
+        tangent_act_bwd(act, p, z, b, y, g, gz, n, batch, width);                                               \
     }
 
 INSTANTIATE(float, f32)

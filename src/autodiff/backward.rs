@@ -172,7 +172,7 @@ pub(crate) fn backward<T: Float>(
             vec![Some(gz), Some(gb)]
         }
         Op::TangentAct { z, b, batch, act } => {
-            let (gz, gb) = val(*z).tangent_act_backward(val(*b), gy, *batch, *act)?;
+            let (gz, gb) = val(*z).tangent_act_backward(val(*b), y, gy, *batch, *act)?;
             vec![Some(gz), Some(gb)]
         }
         Op::LinComb { coeffs, .. } => coeffs

@@ -116,10 +116,12 @@ pub trait BackendStorage<T: Float>: Sized {
     /// The activation of a layer stacked with its tangents (see
     /// [`cpu::tangent`]): `self` is `z` of `(1+k)·batch × width`, `b` the bias.
     fn tangent_act(&self, b: &Self, batch: usize, width: usize, act: Activation) -> Result<Self>;
-    /// Its reverse rule: `(gz, gb)` from the output gradient `g`.
+    /// Its reverse rule: `(gz, gb)` from the output gradient `g`, with the
+    /// forward output `y` (the primal rows' activations need not be recomputed).
     fn tangent_act_backward(
         &self,
         b: &Self,
+        y: &Self,
         g: &Self,
         batch: usize,
         width: usize,

@@ -229,19 +229,20 @@ impl<T: Float> Storage<T> {
     pub fn tangent_act_backward(
         &self,
         b: &Self,
+        y: &Self,
         g: &Self,
         batch: usize,
         width: usize,
         act: Activation,
     ) -> Result<(Self, Self)> {
         profiled!(self.device(), "tangent_act_backward", flops = 4 * self.len(), elems = 3 * self.len() + 2 * width);
-        match (self, b, g) {
-            (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(g)) => {
-                let (gz, gb) = z.tangent_act_backward(b, g, batch, width, act)?;
+        match (self, b, y, g) {
+            (Storage::Cpu(z), Storage::Cpu(b), Storage::Cpu(y), Storage::Cpu(g)) => {
+                let (gz, gb) = z.tangent_act_backward(b, y, g, batch, width, act)?;
                 Ok((Storage::Cpu(gz), Storage::Cpu(gb)))
             }
-            (Storage::Cuda(z), Storage::Cuda(b), Storage::Cuda(g)) => {
-                let (gz, gb) = z.tangent_act_backward(b, g, batch, width, act)?;
+            (Storage::Cuda(z), Storage::Cuda(b), Storage::Cuda(y), Storage::Cuda(g)) => {
+                let (gz, gb) = z.tangent_act_backward(b, y, g, batch, width, act)?;
                 Ok((Storage::Cuda(gz), Storage::Cuda(gb)))
             }
             _ => Err(mismatch(self.device(), g.device(), "tangent_act")),

@@ -386,10 +386,25 @@ impl<T: Float> Tensor<T> {
         let width = self.check_tangent_act(b, batch)?;
         Ok(self.with_storage(self.storage.tangent_act(&b.storage, batch, width, act)?, self.shape.clone()))
     }
-    /// The reverse rule of [`Tensor::tangent_act`]: `(gz, gb)`.
-    pub fn tangent_act_backward(&self, b: &Self, g: &Self, batch: usize, act: Activation) -> Result<(Self, Self)> {
+    /// The reverse rule of [`Tensor::tangent_act`]: `(gz, gb)`, given its output `y`.
+    pub fn tangent_act_backward(
+        &self,
+        b: &Self,
+        y: &Self,
+        g: &Self,
+        batch: usize,
+        act: Activation,
+    ) -> Result<(Self, Self)> {
         let width = self.check_tangent_act(b, batch)?;
-        let (gz, gb) = self.storage.tangent_act_backward(&b.storage, &g.storage, batch, width, act)?;
+        if y.shape() != self.shape() || g.shape() != self.shape() {
+            shape_err!(
+                "tangent_act_backward: output {} and gradient {} must have the input's shape {}",
+                y.shape(),
+                g.shape(),
+                self.shape()
+            );
+        }
+        let (gz, gb) = self.storage.tangent_act_backward(&b.storage, &y.storage, &g.storage, batch, width, act)?;
         Ok((self.with_storage(gz, self.shape.clone()), self.with_storage(gb, b.shape.clone())))
     }
 

@@ -148,6 +148,7 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
     fn tangent_act_backward(
         &self,
         b: &Self,
+        y: &Self,
         g: &Self,
         batch: usize,
         width: usize,
@@ -158,6 +159,7 @@ impl<T: Float> BackendStorage<T> for CpuStorage<T> {
         tangent::backward(
             self.as_slice(),
             b.as_slice(),
+            y.as_slice(),
             g.as_slice(),
             gz.as_mut_slice(),
             gb.as_mut_slice(),

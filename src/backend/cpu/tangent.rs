@@ -97,11 +97,14 @@ fn forward_block<T: Float>(
 /// `gz` (same stacking) into `gz` and the bias gradient into `gb`:
 /// `gz[i] = g[i]·σ'(u) + Σ_j g[j·batch+i] ⊙ z[j·batch+i] ⊙ σ''(u)` and
 /// `gz[j·batch+i] = g[j·batch+i] ⊙ σ'(u)`, with `u = z[i] + b`;
-/// `gb = Σ_i gz[i]`.
+/// `gb = Σ_i gz[i]`. The slopes come from the forward output `y = σ(u)`
+/// (for tanh and softplus without evaluating σ again: the profile of the CNF
+/// iteration showed this pass re-evaluating every activation).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float>(
     z: &[T],
     b: &[T],
+    y: &[T],
     g: &[T],
     gz: &mut [T],
     gb: &mut [T],
@@ -117,7 +120,7 @@ pub fn backward<T: Float>(
             ($a:expr $(,)?) => {
                 simd::vectorized(
                     #[inline(always)]
-                    || backward_block(z, b, g, gz, batch, width, $a, r0, r1),
+                    || backward_block(z, b, y, g, gz, batch, width, $a, r0, r1),
                 )
             };
         }
@@ -148,6 +151,7 @@ pub fn backward<T: Float>(
 fn backward_block<T: Float>(
     z: &[T],
     b: &[T],
+    y: &[T],
     g: &[T],
     gz: &mut [T],
     batch: usize,
@@ -161,13 +165,13 @@ fn backward_block<T: Float>(
     let n = hi - lo;
     let (mut d1, mut d2, mut acc) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
     let rows = d1.chunks_exact_mut(width).zip(d2.chunks_exact_mut(width)).zip(acc.chunks_exact_mut(width));
-    for (((d1r, d2r), ar), (zr, gr)) in rows.zip(z[lo..hi].chunks_exact(width).zip(g[lo..hi].chunks_exact(width))) {
+    let inputs = z[lo..hi].chunks_exact(width).zip(y[lo..hi].chunks_exact(width)).zip(g[lo..hi].chunks_exact(width));
+    for (((d1r, d2r), ar), ((zr, yr), gr)) in rows.zip(inputs) {
         let cols = d1r.iter_mut().zip(d2r.iter_mut()).zip(ar.iter_mut());
-        for ((((d1v, d2v), a), (&zv, &gv)), &bv) in cols.zip(zr.iter().zip(gr)).zip(b) {
+        for ((((d1v, d2v), a), ((&zv, &yv), &gv)), &bv) in cols.zip(zr.iter().zip(yr).zip(gr)).zip(b) {
             let u = zv + bv;
-            let y = act.eval(u);
-            *d1v = act.d1(u, y);
-            *d2v = act.d2(u, y);
+            *d1v = act.d1(u, yv);
+            *d2v = act.d2(u, yv);
             *a = gv * *d1v;
         }
     }

@@ -305,6 +305,7 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     fn tangent_act_backward(
         &self,
         b: &Self,
+        y: &Self,
         g: &Self,
         batch: usize,
         width: usize,
@@ -317,9 +318,10 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
         if self.len > 0 {
             let (code, p) = params::activation_code(act);
             let (mut code, mut p) = (code, T::from_f64(p));
-            let (mut z, mut bp, mut gp, mut gzp, mut n, mut bt, mut w) =
-                (self.ptr(), b.ptr(), g.ptr(), gz.ptr(), self.len, batch, width);
-            let mut args = [arg!(code), arg!(p), arg!(z), arg!(bp), arg!(gp), arg!(gzp), arg!(n), arg!(bt), arg!(w)];
+            let (mut z, mut bp, mut yp, mut gp, mut gzp, mut n, mut bt, mut w) =
+                (self.ptr(), b.ptr(), y.ptr(), g.ptr(), gz.ptr(), self.len, batch, width);
+            let mut args =
+                [arg!(code), arg!(p), arg!(z), arg!(bp), arg!(yp), arg!(gp), arg!(gzp), arg!(n), arg!(bt), arg!(w)];
             unsafe { launch(dev, kernel_name!("tangent_act_bwd", T), (blocks_for(dev, n), 1, 1), THREADS, &mut args)? };
             // The bias gradient sums the primal rows only.
             gz.reduce_into(ReduceOp::Sum, 1, batch, width, &gb)?;

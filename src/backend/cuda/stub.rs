@@ -106,7 +106,15 @@ impl<T: Float> BackendStorage<T> for CudaStorage<T> {
     fn tangent_act(&self, _: &Self, _: usize, _: usize, _: Activation) -> Result<Self> {
         match self.never {}
     }
-    fn tangent_act_backward(&self, _: &Self, _: &Self, _: usize, _: usize, _: Activation) -> Result<(Self, Self)> {
+    fn tangent_act_backward(
+        &self,
+        _: &Self,
+        _: &Self,
+        _: &Self,
+        _: usize,
+        _: usize,
+        _: Activation,
+    ) -> Result<(Self, Self)> {
         match self.never {}
     }
     fn gather_rows(&self, _: &[usize], _: usize) -> Result<Self> {
