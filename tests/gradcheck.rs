@@ -266,17 +266,41 @@ fn tangent_act(dev: Device) {
 }
 
 fn tangent_act_equals_its_composite_definition(dev: Device) {
-    let ins: Vec<_> =
-        random_inputs(&[&[9, 4], &[4]], -2.0, 2.0).into_iter().map(|t| t.to_device(dev).unwrap()).collect();
-    let tape = Tape::new();
-    let (z, b) = (tape.constant(ins[0].clone()), tape.constant(ins[1].clone()));
-    let fused = z.tangent_act(&b, 3, Activation::Tanh).unwrap().value().to_vec().unwrap();
-    let u = z.slice(0, 0, 3).unwrap().add(&b).unwrap();
-    let y = u.tanh().unwrap();
-    let t = z.slice(0, 3, 6).unwrap().reshape([2, 3, 4]).unwrap().mul(&u.act_deriv(Activation::Tanh).unwrap()).unwrap();
-    let composite = Var::concat(&[y, t.reshape([6, 4]).unwrap()], 0).unwrap().value().to_vec().unwrap();
-    for (a, c) in fused.iter().zip(&composite) {
-        assert!((a - c).abs() < 1e-15);
+    // Sizes past one block of rows (64) and past the parallel threshold, with
+    // up to three tangent parts: values and gradients against the same map
+    // written with separate ops.
+    for (batch, width, parts, act) in [
+        (3, 4, 3, Activation::Tanh),
+        (130, 37, 4, Activation::Tanh),
+        (300, 64, 2, Activation::Softplus { beta: 20.0 }),
+        (70, 5, 1, Activation::Silu),
+    ] {
+        let ins: Vec<_> = random_inputs(&[&[batch * parts, width], &[width], &[batch * parts, width]], -2.0, 2.0)
+            .into_iter()
+            .map(|t| t.to_device(dev).unwrap())
+            .collect();
+        let tape = Tape::new();
+        let (z, b, w) = (tape.var(ins[0].clone()), tape.var(ins[1].clone()), tape.constant(ins[2].clone()));
+        let fused = z.tangent_act(&b, batch, act).unwrap();
+        let u = z.slice(0, 0, batch).unwrap().add(&b).unwrap();
+        let mut rows = vec![u.act(act).unwrap()];
+        if parts > 1 {
+            let t = z.slice(0, batch, (parts - 1) * batch).unwrap().reshape([parts - 1, batch, width]).unwrap();
+            rows.push(t.mul(&u.act_deriv(act).unwrap()).unwrap().reshape([(parts - 1) * batch, width]).unwrap());
+        }
+        let composite = Var::concat(&rows, 0).unwrap();
+        let (fv, cv) = (fused.value().to_vec().unwrap(), composite.value().to_vec().unwrap());
+        for (a, c) in fv.iter().zip(&cv) {
+            assert!((a - c).abs() < 1e-13, "{act:?} {batch}x{width}x{parts}: {a} vs {c}");
+        }
+        let gf = tape.backward(fused.mul(&w).unwrap().sum_all().unwrap()).unwrap();
+        let gc = tape.backward(composite.mul(&w).unwrap().sum_all().unwrap()).unwrap();
+        for v in [z, b] {
+            let (a, c) = (gf.get_or_zeros(v).unwrap().to_vec().unwrap(), gc.get_or_zeros(v).unwrap().to_vec().unwrap());
+            for (x, y) in a.iter().zip(&c) {
+                assert!((x - y).abs() < 1e-11 * (1.0 + y.abs()), "{act:?} {batch}x{width}x{parts} gradient: {x} vs {y}");
+            }
+        }
     }
 }
 

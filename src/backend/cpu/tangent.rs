@@ -70,25 +70,39 @@ fn forward_block<T: Float>(
     r0: usize,
     r1: usize,
 ) {
-    // Whole blocks of rows at a time, with zipped (bounds-check-free) loops,
-    // so every loop below vectorizes.
-    let parts = z.len() / (batch * width);
-    let (lo, hi) = (r0 * width, r1 * width);
-    let mut slope = vec![T::ZERO; hi - lo];
-    let rows =
-        out[lo..hi].chunks_exact_mut(width).zip(slope.chunks_exact_mut(width)).zip(z[lo..hi].chunks_exact(width));
-    for ((yr, sr), zr) in rows {
-        for (((y, s), &zv), &bv) in yr.iter_mut().zip(sr.iter_mut()).zip(zr).zip(b) {
-            let u = zv + bv;
-            let yv = act.eval(u);
-            *y = yv;
-            *s = act.d1(u, yv);
+    // Row by row, with every part of a row handled before the next row: the
+    // row's slices stay in L1, and the first tangent row holds the slopes
+    // until it is overwritten last, so no scratch memory is needed. Zipped
+    // (bounds-check-free) loops over whole rows vectorize.
+    let stride = batch * width;
+    let parts = z.len() / stride;
+    for r in r0..r1 {
+        let row = r * width..(r + 1) * width;
+        let (primal, tangents) = out.split_at_mut(stride);
+        let y = &mut primal[row.clone()];
+        if parts == 1 {
+            for ((yv, &zv), &bv) in y.iter_mut().zip(&z[row.clone()]).zip(b) {
+                *yv = act.eval(zv + bv);
+            }
+            continue;
         }
-    }
-    for j in 1..parts {
-        let o = j * batch * width;
-        for ((y, &zv), &s) in out[o + lo..o + hi].iter_mut().zip(&z[o + lo..o + hi]).zip(&slope) {
-            *y = s * zv;
+        let (first, rest) = tangents.split_at_mut(stride);
+        let slope = &mut first[row.clone()];
+        for (((yv, sv), &zv), &bv) in y.iter_mut().zip(slope.iter_mut()).zip(&z[row.clone()]).zip(b) {
+            let u = zv + bv;
+            let yo = act.eval(u);
+            *yv = yo;
+            *sv = act.d1(u, yo);
+        }
+        for j in 2..parts {
+            let at = (j - 2) * stride + r * width;
+            let zt = &z[j * stride + r * width..][..width];
+            for ((o, &s), &zv) in rest[at..at + width].iter_mut().zip(slope.iter()).zip(zt) {
+                *o = s * zv;
+            }
+        }
+        for (s, &zv) in slope.iter_mut().zip(&z[stride + r * width..][..width]) {
+            *s *= zv;
         }
     }
 }
@@ -160,34 +174,50 @@ fn backward_block<T: Float>(
     r0: usize,
     r1: usize,
 ) -> Vec<T> {
-    let parts = z.len() / (batch * width);
-    let (lo, hi) = (r0 * width, r1 * width);
-    let n = hi - lo;
-    let (mut d1, mut d2, mut acc) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
-    let rows = d1.chunks_exact_mut(width).zip(d2.chunks_exact_mut(width)).zip(acc.chunks_exact_mut(width));
-    let inputs = z[lo..hi].chunks_exact(width).zip(y[lo..hi].chunks_exact(width)).zip(g[lo..hi].chunks_exact(width));
-    for (((d1r, d2r), ar), ((zr, yr), gr)) in rows.zip(inputs) {
-        let cols = d1r.iter_mut().zip(d2r.iter_mut()).zip(ar.iter_mut());
-        for ((((d1v, d2v), a), ((&zv, &yv), &gv)), &bv) in cols.zip(zr.iter().zip(yr).zip(gr)).zip(b) {
-            let u = zv + bv;
-            *d1v = act.d1(u, yv);
-            *d2v = act.d2(u, yv);
-            *a = gv * *d1v;
-        }
-    }
-    for j in 1..parts {
-        let o = j * batch * width;
-        let tangent = gz[o + lo..o + hi].iter_mut().zip(&g[o + lo..o + hi]).zip(&z[o + lo..o + hi]);
-        for (((gzv, &gv), &zv), ((a, &d1v), &d2v)) in tangent.zip(acc.iter_mut().zip(&d1).zip(&d2)) {
-            *a += gv * zv * d2v;
-            *gzv = gv * d1v;
-        }
-    }
-    gz[lo..hi].copy_from_slice(&acc);
+    // Per row, in place (see `forward_block`): the primal row of `gz` first
+    // collects `S = Σ_j g_j ⊙ z_j`, then becomes `g·σ' + S·σ''`; the last
+    // tangent row holds σ' until it is overwritten last.
+    let stride = batch * width;
+    let parts = z.len() / stride;
     let mut gb = vec![T::ZERO; width];
-    for row in acc.chunks_exact(width) {
-        for (s, &a) in gb.iter_mut().zip(row) {
-            *s += a;
+    for r in r0..r1 {
+        let off = r * width;
+        let (primal, tangents) = gz.split_at_mut(stride);
+        let acc = &mut primal[off..off + width];
+        let (zp, yp, gp) = (&z[off..off + width], &y[off..off + width], &g[off..off + width]);
+        if parts == 1 {
+            for (((((a, &zv), &yv), &gv), &bv), s) in acc.iter_mut().zip(zp).zip(yp).zip(gp).zip(b).zip(gb.iter_mut()) {
+                *a = gv * act.d1(zv + bv, yv);
+                *s += *a;
+            }
+            continue;
+        }
+        acc.fill(T::ZERO);
+        for j in 1..parts {
+            let at = j * stride + off;
+            for ((a, &gv), &zv) in acc.iter_mut().zip(&g[at..at + width]).zip(&z[at..at + width]) {
+                *a += gv * zv;
+            }
+        }
+        let (head, last) = tangents.split_at_mut((parts - 2) * stride);
+        let slope = &mut last[off..off + width];
+        let cols = acc.iter_mut().zip(slope.iter_mut()).zip(gb.iter_mut());
+        for (((((a, sl), s), &zv), &yv), (&gv, &bv)) in cols.zip(zp).zip(yp).zip(gp.iter().zip(b)) {
+            let u = zv + bv;
+            let d1 = act.d1(u, yv);
+            *a = gv * d1 + *a * act.d2(u, yv);
+            *sl = d1;
+            *s += *a;
+        }
+        for j in 1..parts - 1 {
+            let at = (j - 1) * stride + off;
+            let gt = &g[j * stride + off..][..width];
+            for ((o, &d1), &gv) in head[at..at + width].iter_mut().zip(slope.iter()).zip(gt) {
+                *o = gv * d1;
+            }
+        }
+        for (sl, &gv) in slope.iter_mut().zip(&g[(parts - 1) * stride + off..][..width]) {
+            *sl *= gv;
         }
     }
     gb
