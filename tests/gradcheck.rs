@@ -298,7 +298,10 @@ fn tangent_act_equals_its_composite_definition(dev: Device) {
         for v in [z, b] {
             let (a, c) = (gf.get_or_zeros(v).unwrap().to_vec().unwrap(), gc.get_or_zeros(v).unwrap().to_vec().unwrap());
             for (x, y) in a.iter().zip(&c) {
-                assert!((x - y).abs() < 1e-11 * (1.0 + y.abs()), "{act:?} {batch}x{width}x{parts} gradient: {x} vs {y}");
+                assert!(
+                    (x - y).abs() < 1e-11 * (1.0 + y.abs()),
+                    "{act:?} {batch}x{width}x{parts} gradient: {x} vs {y}"
+                );
             }
         }
     }
