@@ -42,13 +42,15 @@ pub trait Communicator: Send + Sync {
     fn rank(&self) -> usize;
     /// Number of processes.
     fn size(&self) -> usize;
-    /// Every rank's `local` bytes, concatenated in rank order; `counts[r]` is
-    /// rank `r`'s length (`counts[rank] == local.len()`).
-    fn all_gather_bytes(&self, local: &[u8], counts: &[usize]) -> Result<Vec<u8>>;
+    /// Every rank's `local` bytes, concatenated in rank order into `out`;
+    /// `counts[r]` is rank `r`'s length (`counts[rank] == local.len()`,
+    /// `out.len()` their sum). `out` must not overlap `local`.
+    fn all_gather_bytes(&self, local: &[u8], counts: &[usize], out: &mut [u8]) -> Result<()>;
     /// `send` cut in pieces of `send_counts` bytes, piece `r` going to rank
-    /// `r`; returns what every rank sent here, in rank order (`recv_counts[r]`
-    /// bytes from rank `r`).
-    fn all_to_all_bytes(&self, send: &[u8], send_counts: &[usize], recv_counts: &[usize]) -> Result<Vec<u8>>;
+    /// `r`; `out` receives what every rank sent here, in rank order
+    /// (`recv_counts[r]` bytes from rank `r`).
+    fn all_to_all_bytes(&self, send: &[u8], send_counts: &[usize], out: &mut [u8], recv_counts: &[usize])
+    -> Result<()>;
     /// `buf` on every rank becomes `root`'s.
     fn broadcast_bytes(&self, root: usize, buf: &mut [u8]) -> Result<()>;
     fn barrier(&self);
@@ -77,11 +79,11 @@ impl Communicator for SingleProcess {
     fn size(&self) -> usize {
         1
     }
-    fn all_gather_bytes(&self, local: &[u8], _counts: &[usize]) -> Result<Vec<u8>> {
-        Ok(local.to_vec())
+    fn all_gather_bytes(&self, local: &[u8], _counts: &[usize], out: &mut [u8]) -> Result<()> {
+        copy_bytes(local, out)
     }
-    fn all_to_all_bytes(&self, send: &[u8], _send_counts: &[usize], _recv_counts: &[usize]) -> Result<Vec<u8>> {
-        Ok(send.to_vec())
+    fn all_to_all_bytes(&self, send: &[u8], _: &[usize], out: &mut [u8], _: &[usize]) -> Result<()> {
+        copy_bytes(send, out)
     }
     fn broadcast_bytes(&self, _root: usize, _buf: &mut [u8]) -> Result<()> {
         Ok(())
@@ -90,6 +92,21 @@ impl Communicator for SingleProcess {
     fn native_sum_f32(&self, _buf: &mut [f32]) -> Result<()> {
         Ok(())
     }
+}
+
+fn copy_bytes(from: &[u8], to: &mut [u8]) -> Result<()> {
+    if from.len() != to.len() {
+        shape_err!("{} bytes sent into a buffer of {}", from.len(), to.len());
+    }
+    to.copy_from_slice(from);
+    Ok(())
+}
+
+/// [`Communicator::all_gather_bytes`] of plain values (counts in values).
+fn gather<T: bytemuck::Pod>(comm: &dyn Communicator, local: &[T], counts: &[usize], out: &mut [T]) -> Result<()> {
+    let size = std::mem::size_of::<T>();
+    let bytes: Vec<usize> = counts.iter().map(|c| c * size).collect();
+    comm.all_gather_bytes(bytemuck::cast_slice(local), &bytes, bytemuck::cast_slice_mut(out))
 }
 
 static WORLD: OnceLock<Box<dyn Communicator>> = OnceLock::new();
@@ -195,41 +212,38 @@ pub fn sum_in_rank_order<T: Float>(comm: &dyn Communicator, data: &mut [T]) -> R
 
 /// [`sum_in_rank_order`] by the given algorithm.
 pub fn sum_in_rank_order_with<T: Float>(comm: &dyn Communicator, data: &mut [T], how: OrderedSum) -> Result<()> {
-    let k = comm.size();
-    if k == 1 {
+    let (k, n) = (comm.size(), data.len());
+    if k == 1 || n == 0 {
         return Ok(());
     }
-    if how == OrderedSum::GatherAll {
-        return timed(|| {
-            let all: Vec<T> =
-                from_bytes(&comm.all_gather_bytes(bytemuck::cast_slice(data), &vec![size_of_val(data); k])?);
-            data.copy_from_slice(&all[..data.len()]);
-            for part in all.chunks_exact(data.len().max(1)).skip(1) {
-                for (s, &x) in data.iter_mut().zip(part) {
-                    *s += x;
-                }
-            }
-            Ok(())
-        });
-    }
-    timed(|| {
-        let size = std::mem::size_of::<T>();
-        let seg: Vec<(usize, usize)> = (0..k).map(|s| part_bounds(data.len(), k, s)).collect();
-        let send_counts: Vec<usize> = seg.iter().map(|&(lo, hi)| (hi - lo) * size).collect();
-        let (mine_lo, mine_hi) = seg[comm.rank()];
-        let mine = mine_hi - mine_lo;
-        let recv_counts = vec![mine * size; k];
-        let received = comm.all_to_all_bytes(bytemuck::cast_slice(data), &send_counts, &recv_counts)?;
-        let mut sum: Vec<T> = from_bytes(&received[..mine * size]);
-        for r in 1..k {
-            let part: Vec<T> = from_bytes(&received[r * mine * size..(r + 1) * mine * size]);
-            for (s, &x) in sum.iter_mut().zip(&part) {
+    let add = |sum: &mut [T], parts: &[T]| {
+        for part in parts.chunks_exact(sum.len()) {
+            for (s, &x) in sum.iter_mut().zip(part) {
                 *s += x;
             }
         }
-        let gathered = comm.all_gather_bytes(bytemuck::cast_slice(&sum), &send_counts)?;
-        data.copy_from_slice(&from_bytes::<T>(&gathered));
-        Ok(())
+    };
+    timed(|| {
+        if how == OrderedSum::GatherAll {
+            let mut all = vec![T::ZERO; n * k];
+            gather(comm, data, &vec![n; k], &mut all)?;
+            let (first, rest) = all.split_at(n);
+            data.copy_from_slice(first);
+            add(data, rest);
+            return Ok(());
+        }
+        let size = std::mem::size_of::<T>();
+        let counts: Vec<usize> = (0..k).map(|s| part_bounds(n, k, s)).map(|(lo, hi)| hi - lo).collect();
+        let mine = counts[comm.rank()];
+        let mut received = vec![T::ZERO; mine * k];
+        let send_bytes: Vec<usize> = counts.iter().map(|c| c * size).collect();
+        let out = bytemuck::cast_slice_mut(&mut received);
+        comm.all_to_all_bytes(bytemuck::cast_slice(data), &send_bytes, out, &vec![mine * size; k])?;
+        if mine > 0 {
+            let (sum, rest) = received.split_at_mut(mine);
+            add(sum, rest);
+        }
+        gather(comm, &received[..mine], &counts, data)
     })
 }
 
@@ -244,27 +258,21 @@ pub fn all_gather_rows<T: Float>(comm: &dyn Communicator, local: &Tensor<T>) -> 
     let row_elems: usize = local.dims()[1..].iter().product();
     let rows = gather_counts(comm, local.dims()[0] as u64)?;
     timed(|| {
-        let bytes = row_elems * std::mem::size_of::<T>();
-        let counts: Vec<usize> = rows.iter().map(|&r| r as usize * bytes).collect();
-        let host = local.to_vec()?;
-        let gathered = comm.all_gather_bytes(bytemuck::cast_slice(&host), &counts)?;
+        let counts: Vec<usize> = rows.iter().map(|&r| r as usize * row_elems).collect();
+        let host = local.to_device(crate::Device::Cpu)?;
+        let mut all = vec![T::ZERO; counts.iter().sum()];
+        gather(comm, host.as_slice()?, &counts, &mut all)?;
         let mut dims = local.dims().to_vec();
         dims[0] = rows.iter().sum::<u64>() as usize;
-        Tensor::from_vec(from_bytes::<T>(&gathered), dims)?.to_device(local.device())
+        Tensor::from_vec(all, dims)?.to_device(local.device())
     })
-}
-
-/// Plain values from their bytes (which need not be aligned for them).
-fn from_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
-    let mut v = vec![T::zeroed(); bytes.len() / std::mem::size_of::<T>()];
-    bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
-    v
 }
 
 /// Every rank's `mine`, in rank order.
 fn gather_counts(comm: &dyn Communicator, mine: u64) -> Result<Vec<u64>> {
-    let gathered = timed(|| comm.all_gather_bytes(bytemuck::bytes_of(&mine), &vec![8; comm.size()]))?;
-    Ok(from_bytes(&gathered))
+    let mut all = vec![0u64; comm.size()];
+    timed(|| gather(comm, &[mine], &vec![1; comm.size()], &mut all))?;
+    Ok(all)
 }
 
 /// What [`mean_over_ranks`] returns: the batch means.
@@ -343,7 +351,135 @@ pub fn push_in_shards<T: Float>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Barrier, Mutex};
+
     use super::*;
+
+    /// `k` ranks as threads of one process: the collectives' arithmetic without MPI.
+    struct ThreadGroup<'a> {
+        rank: usize,
+        k: usize,
+        barrier: &'a Barrier,
+        /// Each rank's last message and its counts.
+        slots: &'a Mutex<Vec<(Vec<u8>, Vec<usize>)>>,
+    }
+
+    impl ThreadGroup<'_> {
+        /// Posts this rank's message, then hands every rank's to `read`.
+        fn exchange(&self, msg: &[u8], counts: &[usize], read: impl FnOnce(&[(Vec<u8>, Vec<usize>)])) {
+            self.slots.lock().unwrap()[self.rank] = (msg.to_vec(), counts.to_vec());
+            self.barrier.wait();
+            read(&self.slots.lock().unwrap());
+            self.barrier.wait();
+        }
+    }
+
+    impl Communicator for ThreadGroup<'_> {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.k
+        }
+        fn all_gather_bytes(&self, local: &[u8], _counts: &[usize], out: &mut [u8]) -> Result<()> {
+            self.exchange(local, &[], |all| {
+                out.copy_from_slice(&all.iter().flat_map(|m| m.0.clone()).collect::<Vec<_>>())
+            });
+            Ok(())
+        }
+        fn all_to_all_bytes(&self, send: &[u8], send_counts: &[usize], out: &mut [u8], _: &[usize]) -> Result<()> {
+            self.exchange(send, send_counts, |all| {
+                let mine: Vec<u8> = all
+                    .iter()
+                    .flat_map(|(buf, counts)| {
+                        let at: usize = counts[..self.rank].iter().sum();
+                        buf[at..at + counts[self.rank]].to_vec()
+                    })
+                    .collect();
+                out.copy_from_slice(&mine);
+            });
+            Ok(())
+        }
+        fn broadcast_bytes(&self, root: usize, buf: &mut [u8]) -> Result<()> {
+            let msg = buf.to_vec();
+            self.exchange(&msg, &[], |all| buf.copy_from_slice(&all[root].0));
+            Ok(())
+        }
+        fn barrier(&self) {
+            self.barrier.wait();
+        }
+        fn native_sum_f32(&self, _buf: &mut [f32]) -> Result<()> {
+            invalid_arg!("not in the test group")
+        }
+    }
+
+    /// Runs `body(comm)` on `k` threads, one per rank; returns their results in rank order.
+    fn on_ranks<R: Send>(k: usize, body: impl Fn(&dyn Communicator) -> R + Sync) -> Vec<R> {
+        let barrier = Barrier::new(k);
+        let slots = Mutex::new(vec![(Vec::new(), Vec::new()); k]);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..k)
+                .map(|rank| {
+                    let (barrier, slots, body) = (&barrier, &slots, &body);
+                    s.spawn(move || body(&ThreadGroup { rank, k, barrier, slots }))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    /// Values of very different magnitudes, so that the order of a sum shows in its bits.
+    fn values(rank: usize, n: usize) -> Vec<f32> {
+        let mut rng = crate::Rng::seed(rank as u64 + 1);
+        (0..n).map(|_| (rng.normal() * 10f64.powf(6.0 * rng.uniform() - 3.0)) as f32).collect()
+    }
+
+    #[test]
+    fn ordered_sums_add_in_rank_order_on_every_rank() {
+        let k = 3;
+        for n in [1, 2, 10, 10_007] {
+            let (x0, x1, x2) = (values(0, n), values(1, n), values(2, n));
+            let expected: Vec<f32> = (0..n).map(|i| (x0[i] + x1[i]) + x2[i]).collect();
+            // Another association gives other bits somewhere: the check below can fail.
+            if n == 10_007 {
+                assert!((0..n).any(|i| x0[i] + (x1[i] + x2[i]) != expected[i]));
+            }
+            for how in [OrderedSum::GatherAll, OrderedSum::SegmentExchange] {
+                let got = on_ranks(k, |comm| {
+                    let mut v = values(comm.rank(), n);
+                    sum_in_rank_order_with(comm, &mut v, how).unwrap();
+                    v
+                });
+                for (rank, v) in got.iter().enumerate() {
+                    assert!(v == &expected, "{how:?}, n = {n}: rank {rank} differs from ((x0 + x1) + x2)");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rank_means_weigh_each_rank_by_its_rows() {
+        // A batch of 10 over 3 ranks: 3, 3 and 4 rows.
+        let got = on_ranks(3, |comm| {
+            let (lo, hi) = rank_rows(comm, 10).unwrap();
+            let g = vec![Tensor::from_vec(vec![comm.rank() as f64 + 1.0; 2], [2]).unwrap()];
+            let m = mean_over_ranks(comm, hi - lo, 10, 10.0 * comm.rank() as f64, g, &[1.0]).unwrap();
+            (m.loss, m.grads[0].to_vec().unwrap(), m.extra)
+        });
+        let loss = 0.3 * 0.0 + 0.3 * 10.0 + 0.4 * 20.0;
+        let grad = 0.3 * 1.0 + 0.3 * 2.0 + 0.4 * 3.0;
+        for (l, g, e) in got {
+            assert!((l - loss).abs() < 1e-12 && (g[0] - grad).abs() < 1e-12 && (e[0] - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn pushed_shards_come_back_whole_and_in_order() {
+        let x = Tensor::from_vec((0..20).map(|v| v as f32).collect(), [10, 2]).unwrap();
+        let got = on_ranks(3, |comm| push_in_shards(comm, &x, 4, |part| part.scale(2.0)).unwrap().to_vec().unwrap());
+        let expected: Vec<f32> = (0..20).map(|v| 2.0 * v as f32).collect();
+        assert!(got.iter().all(|v| v == &expected));
+    }
 
     #[test]
     fn single_process_is_the_identity() {

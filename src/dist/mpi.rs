@@ -62,20 +62,13 @@ pub fn init() -> Result<Option<MpiSession>> {
     Ok(Some(MpiSession { _universe: universe }))
 }
 
-/// Open MPI refuses a send buffer equal to the receive buffer, and two empty
-/// vectors share one dangling address: empty sends point here instead.
+/// Open MPI refuses a send buffer equal to the receive buffer, and empty
+/// slices may share one dangling address: empty sends point here instead
+/// (empty receive buffers point to the caller's stack).
 static EMPTY: [u8; 1] = [0];
 
 fn send_buffer(send: &[u8]) -> &[u8] {
     if send.is_empty() { &EMPTY[..0] } else { send }
-}
-
-/// A zeroed receive buffer of `len` bytes on the heap (never the dangling
-/// address of an empty vector).
-fn receive_buffer(len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len.max(1));
-    out.resize(len, 0);
-    out
 }
 
 /// Byte counts and their displacements as MPI's `int`s.
@@ -113,30 +106,44 @@ impl Communicator for MpiWorld {
     fn ranks_on_this_machine(&self) -> usize {
         self.local_ranks
     }
-    fn all_gather_bytes(&self, local: &[u8], counts: &[usize]) -> Result<Vec<u8>> {
+    fn all_gather_bytes(&self, local: &[u8], counts: &[usize], out: &mut [u8]) -> Result<()> {
         self.on_owner()?;
-        if counts.len() != self.size() || counts[self.rank()] != local.len() {
+        let total: usize = counts.iter().sum();
+        if counts.len() != self.size() || counts[self.rank()] != local.len() || out.len() != total {
             return Err(Error::Shape(format!("all-gather of {} bytes with counts {counts:?}", local.len())));
         }
         let (c, d) = counts_and_displs(counts)?;
-        let mut out = receive_buffer(counts.iter().sum());
-        let mut part = PartitionMut::new(&mut out[..], c, d);
+        let mut pad = [0u8; 1];
+        let out = if out.is_empty() { &mut pad[..0] } else { out };
+        let mut part = PartitionMut::new(out, c, d);
         self.comm.all_gather_varcount_into(send_buffer(local), &mut part);
-        Ok(out)
+        Ok(())
     }
-    fn all_to_all_bytes(&self, send: &[u8], send_counts: &[usize], recv_counts: &[usize]) -> Result<Vec<u8>> {
+    fn all_to_all_bytes(
+        &self,
+        send: &[u8],
+        send_counts: &[usize],
+        out: &mut [u8],
+        recv_counts: &[usize],
+    ) -> Result<()> {
         self.on_owner()?;
         let k = self.size();
-        if send_counts.len() != k || recv_counts.len() != k || send_counts.iter().sum::<usize>() != send.len() {
+        let sent: usize = send_counts.iter().sum();
+        if send_counts.len() != k
+            || recv_counts.len() != k
+            || sent != send.len()
+            || out.len() != recv_counts.iter().sum::<usize>()
+        {
             return Err(Error::Shape(format!("all-to-all of {} bytes with counts {send_counts:?}", send.len())));
         }
         let (sc, sd) = counts_and_displs(send_counts)?;
         let (rc, rd) = counts_and_displs(recv_counts)?;
-        let mut out = receive_buffer(recv_counts.iter().sum());
+        let mut pad = [0u8; 1];
+        let out = if out.is_empty() { &mut pad[..0] } else { out };
         let part = Partition::new(send_buffer(send), sc, sd);
-        let mut recv = PartitionMut::new(&mut out[..], rc, rd);
+        let mut recv = PartitionMut::new(out, rc, rd);
         self.comm.all_to_all_varcount_into(&part, &mut recv);
-        Ok(out)
+        Ok(())
     }
     fn broadcast_bytes(&self, root: usize, buf: &mut [u8]) -> Result<()> {
         self.on_owner()?;
