@@ -12,6 +12,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(not(feature = "mpi"))]
+    if std::env::var("OMPI_COMM_WORLD_SIZE").or_else(|_| std::env::var("PMI_SIZE")).is_ok_and(|n| n != "1") {
+        eprintln!(
+            "warning: started by mpirun, but this binary was built without the `mpi` feature: \
+             every process runs alone (build with `--features mpi` for data-parallel training)"
+        );
+    }
     match wasserflow::cli::run(std::env::args_os()) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
