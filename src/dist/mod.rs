@@ -18,8 +18,11 @@
 //! (all-to-all), sum the pieces in rank order and send the sums back to all
 //! (all-gather): the same per-element order `((x₀ + x₁) + x₂) + …` as a
 //! single process summing its shards, and the same traffic per rank,
-//! `2(K−1)/K` of the vector, as a ring all-reduce. BENCHMARKS.md measures
-//! what it costs against `MPI_Allreduce`.
+//! `2(K−1)/K` of the vector, as a ring all-reduce. Short vectors go by one
+//! gather-all instead (every rank receives every vector and adds them in
+//! rank order: the same bits, one collective); a small model's loss and
+//! gradient travel together that way, one synchronization per iteration.
+//! BENCHMARKS.md measures what it costs against `MPI_Allreduce`.
 //!
 //! The training group is switched on only around the trainers
 //! ([`DataParallel`]): evaluation, figures and the other commands stay
