@@ -40,7 +40,7 @@ fn main() {
         let ranks = std::env::var("MPI_BENCH_RANKS").unwrap_or_else(|_| "2".into());
         let me = std::env::current_exe().expect("the bench binary");
         let status = Command::new("mpirun")
-            .args(["-n", &ranks, "--oversubscribe"])
+            .args(["-n", &ranks, "--oversubscribe", "--bind-to", "none"])
             .arg(me)
             .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")

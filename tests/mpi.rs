@@ -27,7 +27,9 @@ use wasserflow::io::checkpoint::load_flow;
 /// The binary under `mpirun -n ranks`, one thread per rank.
 fn mpirun(ranks: usize, args: &[&str], cwd: &Path) -> Output {
     Command::new("mpirun")
-        .args(["-n", &ranks.to_string(), "--oversubscribe"])
+        // Unbound: pinned to a core that another process keeps busy, a rank
+        // stalls its peer at every collective (10× slower on a shared VM).
+        .args(["-n", &ranks.to_string(), "--oversubscribe", "--bind-to", "none"])
         .arg(env!("CARGO_BIN_EXE_wasserflow"))
         .args(args)
         .current_dir(cwd)
