@@ -2,7 +2,7 @@
 //! probability space, on a numerical engine of its own.
 //!
 //! Layers, bottom to top (each uses only those below it):
-//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`] and [`optim`] → [`ode`] and [`density`] → [`flows`] → [`data`], [`metrics`], [`io`], [`plot`] → [`cli`] (and the C API, `capi`).
+//! [`tensor`] and [`backend`] → [`autodiff`] → [`nn`], [`optim`] and [`dist`] → [`ode`] and [`density`] → [`flows`] → [`data`], [`metrics`], [`io`], [`plot`] → [`cli`] (and the C API, `capi`).
 
 pub mod autodiff;
 pub mod backend;
@@ -12,6 +12,7 @@ pub mod capi;
 pub mod cli;
 pub mod data;
 pub mod density;
+pub mod dist;
 mod error;
 pub mod flows;
 pub mod io;

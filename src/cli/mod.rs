@@ -177,7 +177,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             return Ok(code);
         }
     };
-    if let Some(n) = cli.threads {
+    let world = crate::dist::world();
+    if world.size() > 1 && !matches!(cli.command, Command::Train(_)) {
+        return Err(Error::InvalidArgument(format!(
+            "only `train` runs across MPI ranks; run this command as a single process (not under mpirun -n {})",
+            world.size()
+        )));
+    }
+    // Ranks sharing a machine share its cores: by default each takes its share.
+    let threads = cli.threads.or_else(|| {
+        let ranks = world.ranks_on_this_machine();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (ranks > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none()).then(|| (cores / ranks).max(1))
+    });
+    if let Some(n) = threads {
         if n == 0 {
             return Err(Error::InvalidArgument("--threads must be at least 1".into()));
         }

@@ -11,8 +11,9 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(len: usize, label: &str) -> Self {
-        let target =
-            if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        // Under `mpirun` only rank 0 reports.
+        let shown = std::io::stderr().is_terminal() && crate::dist::is_root();
+        let target = if shown { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let bar = ProgressBar::with_draw_target(Some(len as u64), target);
         bar.set_style(
             ProgressStyle::with_template("{prefix:>10} {wide_bar} {pos}/{len} {msg} {per_sec} ETA {eta}")

@@ -14,6 +14,9 @@ pub struct RunDir {
     pub root: PathBuf,
     /// Metric records not yet written out.
     pending: Vec<Value>,
+    /// Whether this process writes the directory: not on the ranks other
+    /// than 0 of an `mpirun` launch ([`RunDir::follower`]).
+    writes: bool,
 }
 
 impl RunDir {
@@ -22,14 +25,20 @@ impl RunDir {
         for dir in [root.to_path_buf(), root.join("checkpoints"), root.join("figures")] {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         }
-        let run = RunDir { root: root.to_path_buf(), pending: Vec::new() };
+        let run = RunDir { root: root.to_path_buf(), pending: Vec::new(), writes: true };
         run.remove_temporaries();
         Ok(run)
     }
 
+    /// The run another process writes (rank 0 under `mpirun`): paths to read
+    /// from, and every write (settings, metrics) dropped.
+    pub fn follower(root: &Path) -> Self {
+        RunDir { root: root.to_path_buf(), pending: Vec::new(), writes: false }
+    }
+
     /// An existing run: the directory must hold a `config.toml`.
     pub fn open(root: &Path) -> Result<Self> {
-        let run = RunDir { root: root.to_path_buf(), pending: Vec::new() };
+        let run = RunDir { root: root.to_path_buf(), pending: Vec::new(), writes: true };
         if !run.config_path().is_file() {
             return Err(Error::InvalidArgument(format!(
                 "{} is not a run directory (it has no config.toml; `wasserflow train --out DIR` makes one)",
@@ -53,6 +62,9 @@ impl RunDir {
     }
 
     pub fn write_settings(&self, s: &Settings) -> Result<()> {
+        if !self.writes {
+            return Ok(());
+        }
         let text = format!("# written by wasserflow {}\n{}", env!("CARGO_PKG_VERSION"), s.to_toml());
         write_bytes_atomically(&self.config_path(), text.as_bytes())
     }
@@ -63,7 +75,9 @@ impl RunDir {
 
     /// Queues one record for `metrics.jsonl`; [`RunDir::flush_metrics`] writes it.
     pub fn record(&mut self, v: Value) {
-        self.pending.push(v);
+        if self.writes {
+            self.pending.push(v);
+        }
     }
 
     /// Rewrites `metrics.jsonl` atomically with the queued records appended.
@@ -106,6 +120,9 @@ impl RunDir {
     /// those after `initial` blocks of the initial pass and after `refined`
     /// blocks of a refinement, and any final evaluation.
     pub fn truncate_metrics(&mut self, initial: usize, refined: usize) -> Result<()> {
+        if !self.writes {
+            return Ok(());
+        }
         let keep = |v: &Value| {
             let block = v.get("block").and_then(Value::as_u64).map_or(0, |b| b as usize);
             match (v.get("kind").and_then(Value::as_str), v.get("phase").and_then(Value::as_str)) {

@@ -20,25 +20,61 @@ use crate::flows::jko::{BlockReport, JkoConfig, JkoHooks, LossTerms, Phase, Repa
 use crate::flows::jko::{refine_jko, train_jko};
 use crate::flows::{Block, BlockFlow, BlockSpec, CnfConfig, FieldKind, train_cnf};
 use crate::flows::{FmConfig, Interpolant, LfmConfig, MatchingReport, PushSolver, TimeSampler, train_fm, train_lfm};
+use crate::io::checkpoint::block_file_name;
 use crate::io::checkpoint::load_flow;
-use crate::io::checkpoint::{block_file_name, save_block};
 use crate::nn::Activation;
 use crate::ode::tableau;
 use crate::{Error, Result, invalid_arg, setting};
 
+/// `println!` on the rank that reports: the only one, or rank 0 under `mpirun`.
+macro_rules! report {
+    ($($t:tt)*) => {
+        if crate::dist::is_root() {
+            println!($($t)*)
+        }
+    };
+}
+
+/// Writes a block's checkpoint on the rank that writes files (see [`report!`]).
+fn save_block<T: crate::Float>(path: &Path, index: usize, block: &Block<T>, meta: &Value) -> Result<()> {
+    if crate::dist::is_root() { crate::io::checkpoint::save_block(path, index, block, meta) } else { Ok(()) }
+}
+
 /// Runs `train` from parsed arguments.
+///
+/// Under `mpirun` (the `mpi` feature) every rank runs this: the same
+/// settings, data and seed, the trainer data-parallel over the ranks
+/// ([`crate::dist`]); rank 0 alone writes the run directory and prints, and
+/// evaluates and draws the figures once training is done.
 pub fn train(a: TrainArgs) -> Result<()> {
     let (settings, out) = resolve(&a)?;
     // Loading is bounded by the load limit; the run's own needs are checked before anything else.
     let source = DataSource::parse(&setting!(settings, data))?;
     let expected = memory::estimate(&settings, source.dim()?, source.n_rows())?;
     memory::check(&expected, memory::available_bytes(), a.force)?;
-    let mut run = RunDir::create(&out)?;
+    let world = crate::dist::world();
+    let mut run = if world.rank() == 0 { RunDir::create(&out)? } else { RunDir::follower(&out) };
     run.write_settings(&settings)?;
     let started = Instant::now();
     let data = prepare_source(source, &settings)?;
-    let flow = train_run(&settings, &data, &mut run, a.resume)?;
+    let flow = {
+        let _data_parallel = crate::dist::DataParallel::enter();
+        train_run(&settings, &data, &mut run, a.resume)?
+    };
     let train_s = started.elapsed().as_secs_f64();
+    if world.size() > 1 {
+        let comm_s = crate::dist::communication_seconds();
+        let threads = rayon::current_num_threads();
+        run.record(json!({"kind": "data_parallel", "ranks": world.size(), "threads_per_rank": threads,
+            "communication_s": comm_s, "train_s": train_s}));
+        report!(
+            "{} ranks × {threads} threads; rank 0 spent {comm_s:.2} s of {train_s:.1} s in communication",
+            world.size()
+        );
+        if world.rank() != 0 {
+            return Ok(());
+        }
+    }
     finish(&settings, &data, &mut run, &flow, train_s, !a.no_figures)?;
     Ok(())
 }
@@ -266,11 +302,11 @@ pub fn finish(
     record["train_s"] = json!(train_s);
     run.record(record);
     run.flush_metrics()?;
-    println!("{}", evaluate::summary(&report));
-    println!("trained in {train_s:.1} s; run directory {}", run.root.display());
+    report!("{}", evaluate::summary(&report));
+    report!("trained in {train_s:.1} s; run directory {}", run.root.display());
     if draw {
         let written = figures::draw_all(run, s, flow, data, setting!(s, seed))?;
-        println!("figures: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        report!("figures: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     Ok(report)
 }
@@ -325,7 +361,7 @@ impl BlockHooks<'_> {
 impl JkoHooks<f32> for BlockHooks<'_> {
     fn on_phase(&mut self, phase: Phase, first: usize, last: usize) {
         self.phase = if phase == Phase::Initial { "initial" } else { "refine" };
-        println!("{} pass: blocks {first}..={last}", self.phase);
+        report!("{} pass: blocks {first}..={last}", self.phase);
     }
     fn on_iteration(&mut self, block: usize, iteration: usize, terms: &LossTerms) {
         if iteration == 0 {
@@ -361,9 +397,13 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         self.run.record(record);
         self.run.flush_metrics()?;
         save_block(&path, report.block, block, &state)?;
-        println!(
+        report!(
             "block {} ({phase}): h {:.3}, W2 moved {:.4}, KL change {:.4}, {:.1} s",
-            report.block, report.h, report.w2_moved, report.kl_change, report.wall_s
+            report.block,
+            report.h,
+            report.w2_moved,
+            report.kl_change,
+            report.wall_s
         );
         Ok(())
     }
@@ -373,7 +413,9 @@ fn train_jko_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
     let cfg = jko_config(s, data.train.dims()[1])?;
     let refined_dir = run.checkpoints();
     let initial_dir = if cfg.reparametrize.is_some() { refined_dir.join("initial") } else { refined_dir.clone() };
-    std::fs::create_dir_all(&initial_dir).map_err(|source| Error::Io { path: initial_dir.clone(), source })?;
+    if crate::dist::is_root() {
+        std::fs::create_dir_all(&initial_dir).map_err(|source| Error::Io { path: initial_dir.clone(), source })?;
+    }
     let loaded = |dir: &Path| -> Result<Option<BlockFlow<f32>>> {
         if !resume || crate::io::checkpoint::block_files(dir)?.is_empty() {
             return Ok(None);
@@ -386,7 +428,7 @@ fn train_jko_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
     let refined = if cfg.reparametrize.is_some() { loaded(&refined_dir)? } else { None };
     if resume {
         let done = |f: &Option<BlockFlow<f32>>| f.as_ref().map_or(0, BlockFlow::len);
-        println!("resuming: {} initial blocks, {} refined blocks done", done(&initial), done(&refined));
+        report!("resuming: {} initial blocks, {} refined blocks done", done(&initial), done(&refined));
         run.truncate_metrics(done(&initial), done(&refined))?;
     }
     let mut hooks = BlockHooks {
@@ -488,7 +530,7 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
     let existing = if resume && !crate::io::checkpoint::block_files(&dir)?.is_empty() {
         let (flow, infos) = load_flow::<f32>(&dir)?;
         super::run_dir::check_blocks_fit(s, &infos, &dir)?;
-        println!("resuming after block {}", flow.len());
+        report!("resuming after block {}", flow.len());
         Some(flow)
     } else {
         None
@@ -539,7 +581,7 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
                 run.flush_metrics()?;
             }
             save_block(&path, r.block, flow.blocks.last().expect("a finished block"), &state)?;
-            println!(
+            report!(
                 "block {}: h {:?}, loss {:.4}, W2 moved {:.4}, {:.1} s",
                 r.block,
                 r.h,

@@ -5,6 +5,7 @@ use super::block::{Block, BlockFlow, BlockSpec};
 use super::field::FieldKind;
 use crate::backend::Device;
 use crate::density::{Backprop, Divergence};
+use crate::dist::{mean_over_ranks, stacked_rows};
 use crate::nn::Activation;
 use crate::ode::Tableau;
 use crate::optim::{Adam, Optimizer};
@@ -104,14 +105,19 @@ pub fn train_cnf<T: Float>(
     let mut init_rng = rng.split();
     let mut block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
     let mut opt = Adam::new(cfg.lr);
+    // Every rank draws the whole batch and takes its rows (see `crate::dist`).
+    let group = crate::dist::training_group();
+    let (lo, hi) = crate::dist::rank_rows(group, cfg.batch)?;
     for iteration in 0..cfg.iterations {
-        let x = sample(cfg.batch, &mut rng)?.to_device(cfg.device)?;
+        let x = sample(cfg.batch, &mut rng)?;
         let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, cfg.device, &mut rng)?;
+        let (x, dirs) = (x.slice(0, lo, hi - lo)?.to_device(cfg.device)?, stacked_rows(&dirs, cfg.batch, lo, hi)?);
         let r = cfg.backprop.nll_and_grads(&block.cnf, &block.store, &x, &dirs)?;
+        let r = mean_over_ranks(group, hi - lo, cfg.batch, r.loss, r.param_grads, &[])?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }
-        opt.step(&mut block.store, &r.param_grads)?;
+        opt.step(&mut block.store, &r.grads)?;
         crate::backend::profile::end_iteration();
         on_iteration(&IterationReport { iteration, loss: r.loss }, &block)?;
     }

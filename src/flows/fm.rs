@@ -308,10 +308,24 @@ impl<T: Float> FmTrainer<T> {
     /// One Adam step on the pairs `(x0ᵢ, x1ᵢ)`, with times drawn from `rng`;
     /// returns the minibatch loss. A non-finite loss is an error and leaves
     /// the parameters as they were.
+    ///
+    /// Under data parallelism ([`crate::dist`]) every rank passes the whole
+    /// batch and computes the loss of its rows; the update is the batch's.
     pub fn step(&mut self, x0: &Tensor<T>, x1: &Tensor<T>, rng: &mut Rng) -> Result<f64> {
-        let t = self.time.sample_n(x0.dims().first().copied().unwrap_or(0), rng);
-        let (loss, grads) =
-            matching_loss_and_grads(&self.block.cnf.field, &self.block.store, self.interpolant, x0, x1, &t)?;
+        let n = x0.dims().first().copied().unwrap_or(0);
+        let t = self.time.sample_n(n, rng);
+        let group = crate::dist::training_group();
+        let (loss, grads) = if group.size() == 1 {
+            matching_loss_and_grads(&self.block.cnf.field, &self.block.store, self.interpolant, x0, x1, &t)?
+        } else {
+            let (lo, hi) = crate::dist::rank_rows(group, n)?;
+            let (a, b) = (x0.slice(0, lo, hi - lo)?, x1.slice(0, lo, hi - lo)?);
+            let field = &self.block.cnf.field;
+            let (loss, grads) =
+                matching_loss_and_grads(field, &self.block.store, self.interpolant, &a, &b, &t[lo..hi])?;
+            let m = crate::dist::mean_over_ranks(group, hi - lo, n, loss, grads, &[])?;
+            (m.loss, m.grads)
+        };
         if !loss.is_finite() {
             return Err(Error::NonFinite(format!("the flow-matching loss became {loss}")));
         }

@@ -252,9 +252,15 @@ pub fn train_lfm<T: Float>(
             f
         }
     };
+    // Under data parallelism each rank pushes its share of the chunks and
+    // every rank gets all the pushed particles back (see `crate::dist`).
+    let group = crate::dist::training_group();
+    let push = |flow: &BlockFlow<T>, i: usize, x: &Tensor<T>| {
+        crate::dist::push_in_shards(group, x, PUSH_CHUNK, |part| push_block(flow, i, part, push_opts))
+    };
     let mut cache = particles.clone();
     for i in 0..flow.len() {
-        cache = push_block(&flow, i, &cache, push_opts)?;
+        cache = push(&flow, i, &cache)?;
     }
 
     let mut reports = Vec::new();
@@ -290,7 +296,7 @@ pub fn train_lfm<T: Float>(
         let train_seconds = started.elapsed().as_secs_f64();
 
         let pushing = Instant::now();
-        let pushed = push_block(&flow, n - 1, &cache, push_opts)?;
+        let pushed = push(&flow, n - 1, &cache)?;
         let w2_moved = rms_distance(&pushed, &cache)?;
         cache = pushed;
         let report = LfmBlockReport {

@@ -489,7 +489,10 @@ impl<T: Float> Pass<T> {
     fn finish_block(&mut self, block: Block<T>, iterations: usize, start: Instant) -> Result<BlockReport> {
         let k = self.flow.len() + 1;
         let h = block.spec.t_end();
-        let pushed = push_particles(&block, &self.current)?;
+        // Under data parallelism each rank pushes its share of the chunks and
+        // every rank gets all the pushed particles back (see `crate::dist`).
+        let group = crate::dist::training_group();
+        let pushed = crate::dist::push_in_shards(group, &self.current, PUSH_CHUNK, |x| push_particles(&block, x))?;
         if !pushed.all_finite()? {
             return Err(Error::NonFinite(format!(
                 "block {k} ({} pass) maps some training particles to non-finite points",

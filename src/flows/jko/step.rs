@@ -9,6 +9,7 @@ use super::diagnostics::{LossTerms, Phase};
 use crate::autodiff::{Tape, Var};
 use crate::backend::cpu::team;
 use crate::density::{Backprop, Cnf, Divergence};
+use crate::dist;
 use crate::flows::block::Block;
 use crate::flows::field::Field;
 use crate::nn::ParamStore;
@@ -116,15 +117,27 @@ pub(super) fn train_block<T: Float>(
     let mut order = rng.permutation(n);
     let mut next = 0;
     let (cnf, store) = (&block.cnf, &mut block.store);
+    // Every rank draws the whole minibatch and takes its rows (see `crate::dist`).
+    let group = dist::training_group();
+    let (lo, hi) = dist::rank_rows(group, batch)?;
     for iteration in 0..tr.iterations {
         if next + batch > n {
             order = rng.permutation(n);
             next = 0;
         }
-        let x = particles.gather_rows(&order[next..next + batch])?;
+        let x = particles.gather_rows(&order[next + lo..next + hi])?;
         next += batch;
         let dirs = tr.divergence.directions_for(batch, d, x.device(), rng)?;
+        let dirs = dist::stacked_rows(&dirs, batch, lo, hi)?;
         let (terms, grads) = jko_loss_and_grads(cnf, store, &x, &dirs, tr.h, tr.backprop)?;
+        let (terms, grads) = if group.size() == 1 {
+            (terms, grads)
+        } else {
+            let parts = [terms.potential, terms.divergence, terms.transport];
+            let m = dist::mean_over_ranks(group, hi - lo, batch, terms.total, grads, &parts)?;
+            let [potential, divergence, transport] = m.extra[..] else { unreachable!("three parts in, three out") };
+            (LossTerms { potential, divergence, transport, total: m.loss }, m.grads)
+        };
         if !terms.total.is_finite() {
             return Err(Error::NonFinite(format!(
                 "JKO training loss became {} at iteration {iteration} of block {} ({} pass); \
@@ -168,7 +181,12 @@ pub(super) fn evaluate_terms<T: Float>(block: &Block<T>, x: &Tensor<T>, h: f64, 
         .iter()
         .map(|&(_, len)| block.cnf.divergence.directions_for(len, d, x.device(), rng))
         .collect::<Result<_>>()?;
-    let sums: Vec<Result<[f64; 3]>> = team::map_collect(parts.len(), |c| {
+    // Under data parallelism each rank evaluates its share of the chunks;
+    // the per-chunk sums are gathered and added in chunk order, as here.
+    let group = dist::training_group();
+    let (c_lo, c_hi) = dist::part_bounds(parts.len(), group.size(), group.rank());
+    let sums: Vec<Result<[f64; 3]>> = team::map_collect(c_hi - c_lo, |i| {
+        let c = c_lo + i;
         let xs = x.slice(0, parts[c].0, parts[c].1)?;
         let tape = Tape::new();
         let p = block.store.attach_frozen(&tape);
@@ -179,10 +197,11 @@ pub(super) fn evaluate_terms<T: Float>(block: &Block<T>, x: &Tensor<T>, h: f64, 
         let moved = z.iter().zip(&x0).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
         Ok([potential, l.iter().sum::<f64>(), moved])
     });
+    let mine: Vec<f64> = sums.into_iter().collect::<Result<Vec<[f64; 3]>>>()?.concat();
+    let all = dist::all_gather_rows(group, &Tensor::from_vec(mine, [c_hi - c_lo, 3])?)?.to_vec()?;
     let mut total = [0.0; 3];
-    for s in sums {
-        let s = s?;
-        for (t, v) in total.iter_mut().zip(s) {
+    for s in all.chunks_exact(3) {
+        for (t, &v) in total.iter_mut().zip(s) {
             *t += v;
         }
     }
