@@ -2,6 +2,7 @@
 //! each primitive to that device's backend.
 
 use super::cpu::CpuStorage;
+use super::cpu::conv::{self, ConvGeometry, PoolGeometry};
 use super::cpu::gemm::Transpose;
 use super::cuda::CudaStorage;
 use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
@@ -338,4 +339,78 @@ impl<T: Float> Storage<T> {
             _ => Err(mismatch(pd, gd, "adam")),
         }
     }
+
+    // ----- convolution and resampling (channels-last images) ------------
+
+    /// The patch matrix `[batch·h_out·w_out, kh·kw·c]` of `g`'s convolution
+    /// (see [`conv::im2col`]).
+    pub fn im2col(&self, g: &ConvGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "im2col")?;
+        profiled!(self.device(), "im2col", flops = 0, elems = g.in_len() + g.cols_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.cols_len());
+                conv::im2col(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("im2col")),
+        }
+    }
+    /// The adjoint of [`Storage::im2col`]: patch entries summed back onto the
+    /// `[batch, h, w, c]` pixels they came from.
+    pub fn col2im(&self, g: &ConvGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.cols_len(), "col2im")?;
+        profiled!(self.device(), "col2im", flops = g.cols_len(), elems = g.in_len() + g.cols_len());
+        match self {
+            Storage::Cpu(c) => {
+                let mut out = CpuStorage::uninit(g.in_len());
+                conv::col2im(c.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("col2im")),
+        }
+    }
+    /// Sums over non-overlapping `kh×kw` windows: `[batch, h, w, c]` → `[batch, h/kh, w/kw, c]`.
+    pub fn pool_sum(&self, g: &PoolGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.fine_len(), "pool_sum")?;
+        profiled!(self.device(), "pool_sum", flops = g.fine_len(), elems = g.fine_len() + g.coarse_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.coarse_len());
+                conv::pool_sum(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("pool_sum")),
+        }
+    }
+    /// Nearest-neighbour upsampling by `kh×kw`, the adjoint of [`Storage::pool_sum`].
+    pub fn upsample_nearest(&self, g: &PoolGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.coarse_len(), "upsample_nearest")?;
+        profiled!(self.device(), "upsample_nearest", flops = 0, elems = g.fine_len() + g.coarse_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.fine_len());
+                conv::upsample_nearest(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("upsample_nearest")),
+        }
+    }
+}
+
+fn check_len(got: usize, want: usize, what: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!("{what}: input has {got} elements, its geometry needs {want}")));
+    }
+    Ok(())
+}
+
+/// The convolution primitives have no CUDA kernels yet: a clear error
+/// instead of a silent host round trip.
+fn not_on_cuda(what: &str) -> Error {
+    Error::Device(format!("{what} is not implemented on CUDA yet (the convolution kernels are CPU-only)"))
 }
