@@ -35,6 +35,7 @@ pub(crate) enum Op<T: Float> {
     BiasAct { z: usize, b: usize, act: Activation },
     LogSumExp { x: usize },
     Im2Col { x: usize, g: ConvGeometry },
+    Conv2d { x: usize, w: usize, g: ConvGeometry },
     Col2Im { x: usize, g: ConvGeometry },
     PoolSum { x: usize, g: PoolGeometry },
     Upsample { x: usize, g: PoolGeometry },
@@ -58,6 +59,7 @@ impl<T: Float> Op<T> {
             | Op::PoolSum { x, .. }
             | Op::Upsample { x, .. } => vec![*x],
             Op::Binary { a, b, .. } | Op::MatMul { a, b, .. } => vec![*a, *b],
+            Op::Conv2d { x, w, .. } => vec![*x, *w],
             Op::TangentAct { z, b, .. } | Op::BiasAct { z, b, .. } => vec![*z, *b],
             Op::Affine { x, w, b } => vec![*x, *w, *b],
             Op::Concat { xs, .. } | Op::LinComb { xs, .. } => xs.clone(),
@@ -84,6 +86,7 @@ impl<T: Float> Op<T> {
             Op::BiasAct { .. } => "bias_act",
             Op::LogSumExp { .. } => "logsumexp",
             Op::Im2Col { .. } => "im2col",
+            Op::Conv2d { .. } => "conv2d",
             Op::Col2Im { .. } => "col2im",
             Op::PoolSum { .. } => "pool_sum",
             Op::Upsample { .. } => "upsample_nearest",
@@ -201,6 +204,15 @@ pub(crate) fn backward<T: Float>(
         // The four resampling ops are linear, and pairwise adjoint:
         // im2col ↔ col2im, window sum ↔ nearest upsampling.
         Op::Im2Col { x, g } => vec![Some(gy.col2im(g)?.reshape(val(*x).shape().clone())?)],
+        // y = im2col(x)·W: gx = col2im(gy·Wᵀ), gW = im2col(x)ᵀ·gy, fused per run of images.
+        Op::Conv2d { x, w, g } => vec![
+            if wanted[0] {
+                Some(gy.conv2d_backward_input(val(*w), g)?.reshape(val(*x).shape().clone())?)
+            } else {
+                None
+            },
+            if wanted[1] { Some(val(*x).conv2d_backward_weight(gy, g)?) } else { None },
+        ],
         Op::Col2Im { x, g } => vec![Some(gy.im2col(g)?.reshape(val(*x).shape().clone())?)],
         Op::PoolSum { x, g } => vec![Some(gy.upsample_nearest(g)?.reshape(val(*x).shape().clone())?)],
         Op::Upsample { x, g } => vec![Some(gy.pool_sum(g)?.reshape(val(*x).shape().clone())?)],

@@ -273,6 +273,14 @@ impl<'t, T: Float> Var<'t, T> {
         let y = self.value().im2col(g)?;
         Ok(self.tape.record(y, Op::Im2Col { x: self.id, g: *g }))
     }
+    /// The convolution `im2col(x)·w` of `[batch, h, w, c]` images with filters
+    /// `w` of `[kh·kw·c, c_out]`, as one op (`[batch·h_out·w_out, c_out]`);
+    /// gradients `gx = col2im(gy·wᵀ)` and `gw = im2col(x)ᵀ·gy`.
+    pub fn conv2d(&self, w: &Self, g: &ConvGeometry) -> Result<Self> {
+        self.check_same_tape(w)?;
+        let y = self.value().conv2d(&w.value(), g)?;
+        Ok(self.tape.record(y, Op::Conv2d { x: self.id, w: w.id, g: *g }))
+    }
     /// The adjoint of [`Var::im2col`] (patch entries summed onto their pixels,
     /// `[batch·h·w, c]`); its gradient is `im2col`.
     pub fn col2im(&self, g: &ConvGeometry) -> Result<Self> {

@@ -372,6 +372,71 @@ impl<T: Float> Storage<T> {
             Storage::Cuda(_) => Err(not_on_cuda("col2im")),
         }
     }
+    /// The convolution `im2col(x)·w` of `[batch, h, w, c]` images with a
+    /// `[kh·kw·c, c_out]` filter matrix, `[batch·h_out·w_out, c_out]`, fused per
+    /// run of images ([`conv::conv_forward`]).
+    pub fn conv2d(&self, w: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "conv2d input")?;
+        check_len(w.len(), g.col_width() * c_out, "conv2d filters")?;
+        profiled!(
+            self.device(),
+            "conv2d",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + w.len() + g.col_rows() * c_out
+        );
+        match (self, w) {
+            (Storage::Cpu(x), Storage::Cpu(w)) => {
+                let mut out = CpuStorage::uninit(g.col_rows() * c_out);
+                conv::conv_forward(x.as_slice(), w.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d")),
+            _ => Err(mismatch(self.device(), w.device(), "conv2d")),
+        }
+    }
+    /// The input gradient of [`Storage::conv2d`] from the output gradient `self`.
+    pub fn conv2d_backward_input(&self, w: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.col_rows() * c_out, "conv2d output gradient")?;
+        check_len(w.len(), g.col_width() * c_out, "conv2d filters")?;
+        profiled!(
+            self.device(),
+            "conv2d_grad_input",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + w.len() + g.col_rows() * c_out
+        );
+        match (self, w) {
+            (Storage::Cpu(gy), Storage::Cpu(w)) => {
+                let mut out = CpuStorage::uninit(g.in_len());
+                conv::conv_backward_input(gy.as_slice(), w.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d backward")),
+            _ => Err(mismatch(self.device(), w.device(), "conv2d backward")),
+        }
+    }
+    /// The filter gradient of [`Storage::conv2d`] at input `self` and output gradient `gy`.
+    pub fn conv2d_backward_weight(&self, gy: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "conv2d input")?;
+        check_len(gy.len(), g.col_rows() * c_out, "conv2d output gradient")?;
+        profiled!(
+            self.device(),
+            "conv2d_grad_weight",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + g.col_width() * c_out + g.col_rows() * c_out
+        );
+        match (self, gy) {
+            (Storage::Cpu(x), Storage::Cpu(gy)) => {
+                let mut out = CpuStorage::uninit(g.col_width() * c_out);
+                conv::conv_backward_weight(x.as_slice(), gy.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d backward")),
+            _ => Err(mismatch(self.device(), gy.device(), "conv2d backward")),
+        }
+    }
     /// Sums over non-overlapping `kh×kw` windows: `[batch, h, w, c]` → `[batch, h/kh, w/kw, c]`.
     pub fn pool_sum(&self, g: &PoolGeometry) -> Result<Self> {
         g.validate()?;

@@ -1,5 +1,6 @@
-//! Convolution layers on channels-last image batches: `im2col` and one GEMM
-//! with the `[kh·kw·c_in, c_out]` filter matrix.
+//! Convolution layers on channels-last image batches: `im2col` and GEMM with
+//! the `[kh·kw·c_in, c_out]` filter matrix, fused per run of images
+//! ([`Var::conv2d`]).
 //!
 //! Images travel as matrices of one row per pixel, `[images·h·w, c]`, so the
 //! conv output is already laid out for a per-column bias and activation (the
@@ -109,7 +110,7 @@ impl Conv {
         let g = self.geometry(images, h, w);
         let (rows, cols) = x.shape().as_matrix()?;
         self.check(rows, cols, &g)?;
-        if is_pointwise(&g) { x.matmul(store.get(self.w)) } else { x.im2col(&g)?.matmul(store.get(self.w)) }
+        if is_pointwise(&g) { x.matmul(store.get(self.w)) } else { x.conv2d(store.get(self.w), &g) }
     }
 }
 
@@ -126,7 +127,7 @@ pub fn conv<'t, T: Float>(x: Var<'t, T>, w: Var<'t, T>, g: &ConvGeometry) -> Res
     if k != g.col_width() {
         shape_err!("a {}×{} kernel over {} channels needs {} filter rows, got {k}", g.kh, g.kw, g.c, g.col_width());
     }
-    if is_pointwise(g) { x.reshape([g.batch * g.h * g.w, g.c])?.matmul(&w) } else { x.im2col(g)?.matmul(&w) }
+    if is_pointwise(g) { x.reshape([g.batch * g.h * g.w, g.c])?.matmul(&w) } else { x.conv2d(&w, g) }
 }
 
 /// The direct definition, `y[b, oy, ox, co] = Σ_{ky, kx, ci} x[b, oy·s + ky − p, ox·s + kx − p, ci]·w[(ky, kx, ci), co]`,

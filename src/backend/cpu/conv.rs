@@ -14,6 +14,7 @@
 //! thread team; within an image, each patch row is filled by copying runs of
 //! `c` contiguous channels.
 
+use super::gemm::Transpose;
 use super::team;
 use crate::tensor::Float;
 use crate::{Result, shape_err};
@@ -158,26 +159,8 @@ fn source(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<
 pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
     debug_assert_eq!(x.len(), g.in_len());
     debug_assert_eq!(cols.len(), g.cols_len());
-    let (oh, ow, c, cw) = (g.out_h(), g.out_w(), g.c, g.col_width());
-    let image = g.h * g.w * c;
-    per_image(cols, g.batch, |b, dst| {
-        let src = &x[b * image..(b + 1) * image];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = &mut dst[(oy * ow + ox) * cw..(oy * ow + ox + 1) * cw];
-                for ky in 0..g.kh {
-                    let iy = source(oy, ky, g.stride_h, g.pad_h, g.h);
-                    for kx in 0..g.kw {
-                        let tap = &mut row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                        match (iy, source(ox, kx, g.stride_w, g.pad_w, g.w)) {
-                            (Some(iy), Some(ix)) => tap.copy_from_slice(&src[(iy * g.w + ix) * c..][..c]),
-                            _ => tap.fill(T::ZERO),
-                        }
-                    }
-                }
-            }
-        }
-    });
+    let image = g.h * g.w * g.c;
+    per_image(cols, g.batch, |b, dst| fill_patches(&x[b * image..(b + 1) * image], g, dst));
 }
 
 /// The adjoint of [`im2col`]: every patch entry is added back onto the pixel
@@ -185,27 +168,8 @@ pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
 pub fn col2im<T: Float>(cols: &[T], g: &ConvGeometry, x: &mut [T]) {
     debug_assert_eq!(x.len(), g.in_len());
     debug_assert_eq!(cols.len(), g.cols_len());
-    let (oh, ow, c, cw) = (g.out_h(), g.out_w(), g.c, g.col_width());
-    let per = oh * ow * cw;
-    per_image(x, g.batch, |b, dst| {
-        dst.fill(T::ZERO);
-        let src = &cols[b * per..(b + 1) * per];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let row = &src[(oy * ow + ox) * cw..(oy * ow + ox + 1) * cw];
-                for ky in 0..g.kh {
-                    let Some(iy) = source(oy, ky, g.stride_h, g.pad_h, g.h) else { continue };
-                    for kx in 0..g.kw {
-                        let Some(ix) = source(ox, kx, g.stride_w, g.pad_w, g.w) else { continue };
-                        let tap = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                        for (d, &s) in dst[(iy * g.w + ix) * c..][..c].iter_mut().zip(tap) {
-                            *d += s;
-                        }
-                    }
-                }
-            }
-        }
-    });
+    let per = g.out_h() * g.out_w() * g.col_width();
+    per_image(x, g.batch, |b, dst| add_patches(&cols[b * per..(b + 1) * per], g, dst));
 }
 
 /// `out[b, y, x, ci] = Σ_{dy < kh, dx < kw} x[b, y·kh + dy, x·kw + dx, ci]`.
@@ -243,4 +207,185 @@ pub fn upsample_nearest<T: Float>(x: &[T], g: &PoolGeometry, out: &mut [T]) {
             }
         }
     });
+}
+
+/// Images per task of the fused convolution kernels: enough rows that each
+/// task's GEMM is efficient, few enough that every thread gets several tasks
+/// (and the per-task patch buffer stays in the last-level cache's neighbourhood).
+fn images_per_task(g: &ConvGeometry) -> usize {
+    let rows_per_image = (g.out_h() * g.out_w()).max(1);
+    let by_threads = g.batch.div_ceil(2 * team::threads()).max(1);
+    // About 2048 patch rows per task at most.
+    by_threads.min((2048 / rows_per_image).max(1))
+}
+
+/// The geometry of images `[lo, hi)` of `g`'s batch.
+fn part(g: &ConvGeometry, lo: usize, hi: usize) -> ConvGeometry {
+    ConvGeometry { batch: hi - lo, ..*g }
+}
+
+/// `y = im2col(x)·w` for filters `w` of `[kh·kw·c, c_out]`: each task takes a
+/// run of images, builds their patch rows in its own buffer and multiplies
+/// them with one single-threaded GEMM (tasks run across the team), so the
+/// whole patch matrix never exists at once.
+pub fn conv_forward<T: Float>(x: &[T], w: &[T], g: &ConvGeometry, c_out: usize, y: &mut [T]) {
+    let (k, rows_per_image) = (g.col_width(), g.out_h() * g.out_w());
+    debug_assert_eq!(y.len(), g.col_rows() * c_out);
+    let per = images_per_task(g);
+    let image = g.h * g.w * g.c;
+    team::for_each_chunk_mut(y, per * rows_per_image * c_out, |task, out| {
+        let lo = task * per;
+        let n = out.len() / (rows_per_image * c_out);
+        let pg = part(g, lo, lo + n);
+        let mut cols = vec![T::ZERO; pg.cols_len()];
+        im2col_serial(&x[lo * image..(lo + n) * image], &pg, &mut cols);
+        super::gemm::gemm(
+            Transpose::No,
+            Transpose::No,
+            pg.col_rows(),
+            c_out,
+            k,
+            T::ONE,
+            &cols,
+            k,
+            w,
+            c_out,
+            T::ZERO,
+            out,
+            c_out,
+        );
+    });
+}
+
+/// `gx = col2im(gy·wᵀ)`, the input gradient of [`conv_forward`], per run of images.
+pub fn conv_backward_input<T: Float>(gy: &[T], w: &[T], g: &ConvGeometry, c_out: usize, gx: &mut [T]) {
+    let (k, rows_per_image) = (g.col_width(), g.out_h() * g.out_w());
+    let per = images_per_task(g);
+    let image = g.h * g.w * g.c;
+    team::for_each_chunk_mut(gx, per * image, |task, out| {
+        let lo = task * per;
+        let n = out.len() / image;
+        let pg = part(g, lo, lo + n);
+        let mut cols = vec![T::ZERO; pg.cols_len()];
+        let rows = n * rows_per_image;
+        super::gemm::gemm(
+            Transpose::No,
+            Transpose::Yes,
+            rows,
+            k,
+            c_out,
+            T::ONE,
+            &gy[lo * rows_per_image * c_out..][..rows * c_out],
+            c_out,
+            w,
+            c_out,
+            T::ZERO,
+            &mut cols,
+            k,
+        );
+        col2im_serial(&cols, &pg, out);
+    });
+}
+
+/// `gw = im2col(x)ᵀ·gy`, the filter gradient of [`conv_forward`]: each task
+/// accumulates its run of images into its own `[kh·kw·c, c_out]` partial
+/// sum, and the partial sums are added in task order (so the result does
+/// not depend on the thread count).
+pub fn conv_backward_weight<T: Float>(x: &[T], gy: &[T], g: &ConvGeometry, c_out: usize, gw: &mut [T]) {
+    let (k, rows_per_image) = (g.col_width(), g.out_h() * g.out_w());
+    // Fixed task size (not thread-dependent): bits do not depend on the thread count.
+    let per = (g.batch.div_ceil(8)).min((2048 / rows_per_image.max(1)).max(1)).max(1);
+    let tasks = g.batch.div_ceil(per);
+    let image = g.h * g.w * g.c;
+    let partials = team::map_collect(tasks, |task| {
+        let lo = task * per;
+        let n = per.min(g.batch - lo);
+        let pg = part(g, lo, lo + n);
+        let mut cols = vec![T::ZERO; pg.cols_len()];
+        im2col_serial(&x[lo * image..(lo + n) * image], &pg, &mut cols);
+        let rows = n * rows_per_image;
+        let mut out = vec![T::ZERO; k * c_out];
+        super::gemm::gemm(
+            Transpose::Yes,
+            Transpose::No,
+            k,
+            c_out,
+            rows,
+            T::ONE,
+            &cols,
+            k,
+            &gy[lo * rows_per_image * c_out..][..rows * c_out],
+            c_out,
+            T::ZERO,
+            &mut out,
+            c_out,
+        );
+        out
+    });
+    gw.fill(T::ZERO);
+    for p in partials {
+        for (a, b) in gw.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+}
+
+/// [`im2col`] on the calling thread (inside a task).
+fn im2col_serial<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
+    let (oh, ow, c, cw) = (g.out_h(), g.out_w(), g.c, g.col_width());
+    let image = g.h * g.w * c;
+    for (b, dst) in cols.chunks_mut(oh * ow * cw).enumerate() {
+        let src = &x[b * image..(b + 1) * image];
+        fill_patches(src, g, dst);
+    }
+}
+
+/// [`col2im`] on the calling thread (inside a task).
+fn col2im_serial<T: Float>(cols: &[T], g: &ConvGeometry, x: &mut [T]) {
+    let (oh, ow, cw) = (g.out_h(), g.out_w(), g.col_width());
+    let image = g.h * g.w * g.c;
+    for (b, dst) in x.chunks_mut(image).enumerate() {
+        add_patches(&cols[b * oh * ow * cw..(b + 1) * oh * ow * cw], g, dst);
+    }
+}
+
+/// The patch rows of one image.
+fn fill_patches<T: Float>(src: &[T], g: &ConvGeometry, dst: &mut [T]) {
+    let (oh, ow, c, cw) = (g.out_h(), g.out_w(), g.c, g.col_width());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &mut dst[(oy * ow + ox) * cw..(oy * ow + ox + 1) * cw];
+            for ky in 0..g.kh {
+                let iy = source(oy, ky, g.stride_h, g.pad_h, g.h);
+                for kx in 0..g.kw {
+                    let tap = &mut row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                    match (iy, source(ox, kx, g.stride_w, g.pad_w, g.w)) {
+                        (Some(iy), Some(ix)) => tap.copy_from_slice(&src[(iy * g.w + ix) * c..][..c]),
+                        _ => tap.fill(T::ZERO),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One image's patch rows added back onto its pixels (`dst` overwritten).
+fn add_patches<T: Float>(src: &[T], g: &ConvGeometry, dst: &mut [T]) {
+    let (oh, ow, c, cw) = (g.out_h(), g.out_w(), g.c, g.col_width());
+    dst.fill(T::ZERO);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &src[(oy * ow + ox) * cw..(oy * ow + ox + 1) * cw];
+            for ky in 0..g.kh {
+                let Some(iy) = source(oy, ky, g.stride_h, g.pad_h, g.h) else { continue };
+                for kx in 0..g.kw {
+                    let Some(ix) = source(ox, kx, g.stride_w, g.pad_w, g.w) else { continue };
+                    let tap = &row[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                    for (d, &s) in dst[(iy * g.w + ix) * c..][..c].iter_mut().zip(tap) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    }
 }
