@@ -57,9 +57,10 @@ fn main() -> Result<()> {
     )?;
 
     let hidden: Vec<String> = cfg.hidden.iter().map(|w| w.to_string()).collect();
+    let field_name = cfg.field.name();
     let field = match cfg.field {
         FieldKind::TimeMlp => "time-mlp",
-        FieldKind::ConcatSquash => "concatsquash",
+        _ => field_name.as_str(),
     };
     let (dim, t_end, step, its, seed_s) = (
         cfg.dim.to_string(),

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::tape::Node;
+use crate::backend::cpu::conv::{ConvGeometry, PoolGeometry};
 use crate::backend::cpu::gemm::Transpose;
 use crate::backend::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{Float, Shape, Tensor};
@@ -33,6 +34,11 @@ pub(crate) enum Op<T: Float> {
     TangentAct { z: usize, b: usize, batch: usize, act: Activation },
     BiasAct { z: usize, b: usize, act: Activation },
     LogSumExp { x: usize },
+    Im2Col { x: usize, g: ConvGeometry },
+    Conv2d { x: usize, w: usize, g: ConvGeometry },
+    Col2Im { x: usize, g: ConvGeometry },
+    PoolSum { x: usize, g: PoolGeometry },
+    Upsample { x: usize, g: PoolGeometry },
     Custom { inputs: Vec<usize>, rule: CustomRule<T> },
 }
 
@@ -47,8 +53,13 @@ impl<T: Float> Op<T> {
             | Op::Slice { x, .. }
             | Op::GatherRows { x, .. }
             | Op::Transpose { x }
-            | Op::LogSumExp { x, .. } => vec![*x],
+            | Op::LogSumExp { x, .. }
+            | Op::Im2Col { x, .. }
+            | Op::Col2Im { x, .. }
+            | Op::PoolSum { x, .. }
+            | Op::Upsample { x, .. } => vec![*x],
             Op::Binary { a, b, .. } | Op::MatMul { a, b, .. } => vec![*a, *b],
+            Op::Conv2d { x, w, .. } => vec![*x, *w],
             Op::TangentAct { z, b, .. } | Op::BiasAct { z, b, .. } => vec![*z, *b],
             Op::Affine { x, w, b } => vec![*x, *w, *b],
             Op::Concat { xs, .. } | Op::LinComb { xs, .. } => xs.clone(),
@@ -74,6 +85,11 @@ impl<T: Float> Op<T> {
             Op::TangentAct { .. } => "tangent_act",
             Op::BiasAct { .. } => "bias_act",
             Op::LogSumExp { .. } => "logsumexp",
+            Op::Im2Col { .. } => "im2col",
+            Op::Conv2d { .. } => "conv2d",
+            Op::Col2Im { .. } => "col2im",
+            Op::PoolSum { .. } => "pool_sum",
+            Op::Upsample { .. } => "upsample_nearest",
             Op::Custom { .. } => "custom",
         }
     }
@@ -185,6 +201,21 @@ pub(crate) fn backward<T: Float>(
             let p = val(*x).sub(y)?.unary(UnaryOp::Exp)?;
             vec![Some(p.mul(gy)?)]
         }
+        // The four resampling ops are linear, and pairwise adjoint:
+        // im2col ↔ col2im, window sum ↔ nearest upsampling.
+        Op::Im2Col { x, g } => vec![Some(gy.col2im(g)?.reshape(val(*x).shape().clone())?)],
+        // y = im2col(x)·W: gx = col2im(gy·Wᵀ), gW = im2col(x)ᵀ·gy, fused per run of images.
+        Op::Conv2d { x, w, g } => vec![
+            if wanted[0] {
+                Some(gy.conv2d_backward_input(val(*w), g)?.reshape(val(*x).shape().clone())?)
+            } else {
+                None
+            },
+            if wanted[1] { Some(val(*x).conv2d_backward_weight(gy, g)?) } else { None },
+        ],
+        Op::Col2Im { x, g } => vec![Some(gy.im2col(g)?.reshape(val(*x).shape().clone())?)],
+        Op::PoolSum { x, g } => vec![Some(gy.upsample_nearest(g)?.reshape(val(*x).shape().clone())?)],
+        Op::Upsample { x, g } => vec![Some(gy.pool_sum(g)?.reshape(val(*x).shape().clone())?)],
         Op::Custom { inputs, rule } => {
             let vals: Vec<Tensor<T>> = inputs.iter().map(|&i| val(i).clone()).collect();
             let g = rule(&vals, y, gy)?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::backward::Op;
 use super::tape::Var;
+use crate::backend::cpu::conv::{ConvGeometry, PoolGeometry};
 use crate::backend::cpu::gemm::Transpose;
 use crate::backend::{Activation, BinaryOp, ReduceOp, UnaryOp};
 use crate::tensor::{Float, Shape, Tensor};
@@ -262,6 +263,45 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn gather_rows(&self, idx: &[usize]) -> Result<Self> {
         let y = self.value().gather_rows(idx)?;
         Ok(self.tape.record(y, Op::GatherRows { x: self.id, idx: Arc::from(idx) }))
+    }
+    // ----- convolution and resampling (channels-last images) ------------
+
+    /// The patch matrix `[batch·h_out·w_out, kh·kw·c]` of `g`'s convolution
+    /// over `[batch, h, w, c]` images; a convolution is this times the
+    /// `[kh·kw·c, c_out]` filter matrix. Linear; its gradient is [`Tensor::col2im`].
+    pub fn im2col(&self, g: &ConvGeometry) -> Result<Self> {
+        let y = self.value().im2col(g)?;
+        Ok(self.tape.record(y, Op::Im2Col { x: self.id, g: *g }))
+    }
+    /// The convolution `im2col(x)·w` of `[batch, h, w, c]` images with filters
+    /// `w` of `[kh·kw·c, c_out]`, as one op (`[batch·h_out·w_out, c_out]`);
+    /// gradients `gx = col2im(gy·wᵀ)` and `gw = im2col(x)ᵀ·gy`.
+    pub fn conv2d(&self, w: &Self, g: &ConvGeometry) -> Result<Self> {
+        self.check_same_tape(w)?;
+        let y = self.value().conv2d(&w.value(), g)?;
+        Ok(self.tape.record(y, Op::Conv2d { x: self.id, w: w.id, g: *g }))
+    }
+    /// The adjoint of [`Var::im2col`] (patch entries summed onto their pixels,
+    /// `[batch·h·w, c]`); its gradient is `im2col`.
+    pub fn col2im(&self, g: &ConvGeometry) -> Result<Self> {
+        let y = self.value().col2im(g)?;
+        Ok(self.tape.record(y, Op::Col2Im { x: self.id, g: *g }))
+    }
+    /// Sums over non-overlapping `kh×kw` windows, `[batch·(h/kh)·(w/kw), c]`;
+    /// the gradient is nearest-neighbour upsampling of the output gradient.
+    pub fn pool_sum(&self, g: &PoolGeometry) -> Result<Self> {
+        let y = self.value().pool_sum(g)?;
+        Ok(self.tape.record(y, Op::PoolSum { x: self.id, g: *g }))
+    }
+    /// Average pooling: [`Var::pool_sum`] divided by `kh·kw`.
+    pub fn avg_pool(&self, g: &PoolGeometry) -> Result<Self> {
+        self.pool_sum(g)?.mul_scalar(1.0 / (g.kh * g.kw) as f64)
+    }
+    /// Nearest-neighbour upsampling of `[batch, h/kh, w/kw, c]` to `[batch·h·w, c]`;
+    /// the gradient sums the output gradient over each window.
+    pub fn upsample_nearest(&self, g: &PoolGeometry) -> Result<Self> {
+        let y = self.value().upsample_nearest(g)?;
+        Ok(self.tape.record(y, Op::Upsample { x: self.id, g: *g }))
     }
 }
 

@@ -2,6 +2,7 @@
 //! each primitive to that device's backend.
 
 use super::cpu::CpuStorage;
+use super::cpu::conv::{self, ConvGeometry, PoolGeometry};
 use super::cpu::gemm::Transpose;
 use super::cuda::CudaStorage;
 use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
@@ -339,4 +340,143 @@ impl<T: Float> Storage<T> {
             _ => Err(mismatch(pd, gd, "adam")),
         }
     }
+
+    // ----- convolution and resampling (channels-last images) ------------
+
+    /// The patch matrix `[batch·h_out·w_out, kh·kw·c]` of `g`'s convolution
+    /// (see [`conv::im2col`]).
+    pub fn im2col(&self, g: &ConvGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "im2col")?;
+        profiled!(self.device(), "im2col", flops = 0, elems = g.in_len() + g.cols_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.cols_len());
+                conv::im2col(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("im2col")),
+        }
+    }
+    /// The adjoint of [`Storage::im2col`]: patch entries summed back onto the
+    /// `[batch, h, w, c]` pixels they came from.
+    pub fn col2im(&self, g: &ConvGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.cols_len(), "col2im")?;
+        profiled!(self.device(), "col2im", flops = g.cols_len(), elems = g.in_len() + g.cols_len());
+        match self {
+            Storage::Cpu(c) => {
+                let mut out = CpuStorage::uninit(g.in_len());
+                conv::col2im(c.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("col2im")),
+        }
+    }
+    /// The convolution `im2col(x)·w` of `[batch, h, w, c]` images with a
+    /// `[kh·kw·c, c_out]` filter matrix, `[batch·h_out·w_out, c_out]`, fused per
+    /// run of images ([`conv::conv_forward`]).
+    pub fn conv2d(&self, w: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "conv2d input")?;
+        check_len(w.len(), g.col_width() * c_out, "conv2d filters")?;
+        profiled!(
+            self.device(),
+            "conv2d",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + w.len() + g.col_rows() * c_out
+        );
+        match (self, w) {
+            (Storage::Cpu(x), Storage::Cpu(w)) => {
+                let mut out = CpuStorage::uninit(g.col_rows() * c_out);
+                conv::conv_forward(x.as_slice(), w.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d")),
+            _ => Err(mismatch(self.device(), w.device(), "conv2d")),
+        }
+    }
+    /// The input gradient of [`Storage::conv2d`] from the output gradient `self`.
+    pub fn conv2d_backward_input(&self, w: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.col_rows() * c_out, "conv2d output gradient")?;
+        check_len(w.len(), g.col_width() * c_out, "conv2d filters")?;
+        profiled!(
+            self.device(),
+            "conv2d_grad_input",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + w.len() + g.col_rows() * c_out
+        );
+        match (self, w) {
+            (Storage::Cpu(gy), Storage::Cpu(w)) => {
+                let mut out = CpuStorage::uninit(g.in_len());
+                conv::conv_backward_input(gy.as_slice(), w.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d backward")),
+            _ => Err(mismatch(self.device(), w.device(), "conv2d backward")),
+        }
+    }
+    /// The filter gradient of [`Storage::conv2d`] at input `self` and output gradient `gy`.
+    pub fn conv2d_backward_weight(&self, gy: &Self, g: &ConvGeometry, c_out: usize) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.in_len(), "conv2d input")?;
+        check_len(gy.len(), g.col_rows() * c_out, "conv2d output gradient")?;
+        profiled!(
+            self.device(),
+            "conv2d_grad_weight",
+            flops = 2 * g.col_rows() * g.col_width() * c_out,
+            elems = g.in_len() + g.col_width() * c_out + g.col_rows() * c_out
+        );
+        match (self, gy) {
+            (Storage::Cpu(x), Storage::Cpu(gy)) => {
+                let mut out = CpuStorage::uninit(g.col_width() * c_out);
+                conv::conv_backward_weight(x.as_slice(), gy.as_slice(), g, c_out, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d backward")),
+            _ => Err(mismatch(self.device(), gy.device(), "conv2d backward")),
+        }
+    }
+    /// Sums over non-overlapping `kh×kw` windows: `[batch, h, w, c]` → `[batch, h/kh, w/kw, c]`.
+    pub fn pool_sum(&self, g: &PoolGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.fine_len(), "pool_sum")?;
+        profiled!(self.device(), "pool_sum", flops = g.fine_len(), elems = g.fine_len() + g.coarse_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.coarse_len());
+                conv::pool_sum(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("pool_sum")),
+        }
+    }
+    /// Nearest-neighbour upsampling by `kh×kw`, the adjoint of [`Storage::pool_sum`].
+    pub fn upsample_nearest(&self, g: &PoolGeometry) -> Result<Self> {
+        g.validate()?;
+        check_len(self.len(), g.coarse_len(), "upsample_nearest")?;
+        profiled!(self.device(), "upsample_nearest", flops = 0, elems = g.fine_len() + g.coarse_len());
+        match self {
+            Storage::Cpu(x) => {
+                let mut out = CpuStorage::uninit(g.fine_len());
+                conv::upsample_nearest(x.as_slice(), g, out.as_mut_slice());
+                Ok(Storage::Cpu(out))
+            }
+            Storage::Cuda(_) => Err(not_on_cuda("upsample_nearest")),
+        }
+    }
+}
+
+fn check_len(got: usize, want: usize, what: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!("{what}: input has {got} elements, its geometry needs {want}")));
+    }
+    Ok(())
+}
+
+/// The convolution primitives have no CUDA kernels yet: a clear error
+/// instead of a silent host round trip.
+fn not_on_cuda(what: &str) -> Error {
+    Error::Device(format!("{what} is not implemented on CUDA yet (the convolution kernels are CPU-only)"))
 }

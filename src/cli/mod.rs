@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dro;
 pub mod evaluate;
 pub mod figures;
+pub mod images;
 pub mod memory;
 pub mod ot;
 pub mod profile;
@@ -76,6 +77,10 @@ pub enum Command {
     /// Time a few training iterations op by op: where the time goes, worst first.
     #[command(args_override_self = true)]
     Profile(Box<ProfileArgs>),
+    /// Train a U-Net velocity field (FM or LFM) on digits, MNIST or ECG
+    /// windows and evaluate it: bits/dim (images) or NLL per window (ECG),
+    /// sample-quality metrics and figures, written to --out/summary.json.
+    Images(Box<images::ImagesArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -211,6 +216,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Command::Profile(a) => profile::profile_command(*a),
         Command::Ot(a) => ot::ot_command(*a),
         Command::Ratio(a) => ratio::ratio_command(a),
+        Command::Images(a) => images::images_command(*a),
     }?;
     Ok(0)
 }

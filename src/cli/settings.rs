@@ -39,7 +39,9 @@ pub struct Settings {
     /// in the original units.
     #[arg(long)]
     pub standardize: Option<bool>,
-    /// Velocity field network: mlp (t as an input) or concatsquash (FFJORD).
+    /// Velocity field network: mlp (t as an input), concatsquash (FFJORD) or
+    /// unet:CxHxW (a convolutional U-Net on C×H×W channels-last images; --hidden
+    /// gives its level widths, e.g. unet:1x8x8 with --hidden 32,64 for digits).
     #[arg(long)]
     pub field: Option<String>,
     /// Hidden layer widths, e.g. 64,64,64.

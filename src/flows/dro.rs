@@ -405,6 +405,7 @@ fn zero_output_layer<T: Float>(block: &mut Block<T>) -> Result<()> {
             let l = f.layers.last().expect("a field has layers");
             vec![l.layer.w, l.layer.b, l.hyper_bias]
         }
+        Field::UNet(f) => f.output_params(),
     };
     for id in ids {
         let zero = block.store.get(id).zeros_like()?;

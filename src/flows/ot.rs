@@ -575,6 +575,7 @@ fn zero_last_layer<T: Float>(b: &mut Block<T>) -> Result<()> {
             let l = f.layers.last().expect("a ConcatSquash MLP has layers");
             vec![l.layer.w, l.layer.b, l.hyper_bias]
         }
+        Field::UNet(f) => f.output_params(),
     };
     for id in ids {
         let z = b.store.get(id).zeros_like()?;

@@ -170,8 +170,14 @@ pub fn block_from_safetensors<T: Float>(file: &SafeTensors) -> Result<(Block<T>,
 
 /// A lower bound on the weights of the network a specification describes:
 /// every velocity field maps `dim → hidden… → dim` through dense layers, each
-/// with at least `in × out` weights.
+/// with at least `in × out` weights; a U-Net's levels are convolutions, at
+/// least `in × out` weights between consecutive channel widths.
 fn least_parameters(spec: &BlockSpec) -> u128 {
+    if let FieldKind::UNet { channels, .. } = spec.field {
+        let widths: Vec<u128> =
+            std::iter::once(channels).chain(spec.hidden.iter().copied()).chain([channels]).map(|w| w as u128).collect();
+        return widths.windows(2).fold(0u128, |acc, w| acc.saturating_add(w[0].saturating_mul(w[1])));
+    }
     let widths: Vec<u128> =
         std::iter::once(spec.dim).chain(spec.hidden.iter().copied()).chain([spec.dim]).map(|w| w as u128).collect();
     widths.windows(2).fold(0u128, |acc, w| acc.saturating_add(w[0].saturating_mul(w[1])))

@@ -31,6 +31,7 @@
 
 pub mod assignment;
 pub mod energy;
+pub mod frechet;
 pub mod inversion;
 pub mod kl;
 pub mod likelihood;
@@ -39,6 +40,7 @@ pub mod mmd;
 pub mod moments;
 mod pairwise;
 mod points;
+pub mod spectrum;
 pub mod wasserstein;
 
 pub use assignment::{Assignment, solve_assignment, solve_assignment_from};

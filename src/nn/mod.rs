@@ -2,12 +2,16 @@
 //! and the time-dependent velocity fields of neural ODEs.
 
 pub mod classifier;
+pub mod conv;
 pub mod data_parallel;
 mod field;
+pub mod group_norm;
 mod init;
 mod linear;
 mod mlp;
 mod params;
+pub mod time_embedding;
+pub mod unet;
 
 pub use crate::backend::Activation;
 pub use classifier::{Classifier, ClassifierSpec, ClassifierTraining, train_classifier};
@@ -17,3 +21,4 @@ pub use init::Init;
 pub use linear::Linear;
 pub use mlp::Mlp;
 pub use params::{ParamId, ParamStore, Params};
+pub use unet::{UNet, UNetSpec};

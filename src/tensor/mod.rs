@@ -2,6 +2,7 @@
 //! the eager (untracked) ops on them. The autodiff tape records these same
 //! ops; code that needs no gradients (sampling, evaluation) calls them directly.
 
+mod conv;
 pub mod dtype;
 pub mod pool;
 pub mod random;

@@ -1,6 +1,7 @@
 //! The CPU backend: kernels on host memory (rayon across cores, SIMD within).
 
 mod bias_act;
+pub mod conv;
 mod copy;
 mod elementwise;
 pub mod gemm;
