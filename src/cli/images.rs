@@ -32,8 +32,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::io::json::Value;
+use crate::json;
 use clap::Args;
-use serde_json::{Value, json};
 
 use crate::data::real::{ECG_SAMPLE_RATE_HZ, data_dir, digits, ecg, mnist};
 use crate::density::{Divergence, Probe};
@@ -397,11 +398,11 @@ pub fn images_command(a: ImagesArgs) -> Result<()> {
     write_json(&a.out.join("summary.json"), &summary)?;
     let losses_text: String = losses.iter().map(|l| format!("{l}\n")).collect();
     write_atomic(&a.out.join("losses.jsonl"), losses_text.as_bytes())?;
-    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    println!("{}", summary.to_string_pretty());
     Ok(())
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let text = v.to_string_pretty();
     write_atomic(path, text.as_bytes())
 }

@@ -321,47 +321,56 @@ impl<T: ToJson> From<&T> for Value {
 #[macro_export]
 macro_rules! json {
     (null) => { $crate::io::json::Value::Null };
-    ([]) => { $crate::io::json::Value::Array(::std::vec::Vec::new()) };
-    ([ $($tt:tt)+ ]) => { $crate::io::json::Value::Array($crate::__json_array!([] () $($tt)+)) };
-    ({}) => { $crate::io::json::Value::Object($crate::io::json::Map::new()) };
-    ({ $($tt:tt)+ }) => {{
+    ([ $($tt:tt)* ]) => { $crate::io::json::Value::Array($crate::__json_array!([] $($tt)*)) };
+    ({ $($tt:tt)* }) => {{
         #[allow(unused_mut)]
         let mut map = $crate::io::json::Map::new();
-        $crate::__json_object!(map () $($tt)+);
+        $crate::__json_object!(map $($tt)*);
         $crate::io::json::Value::Object(map)
     }};
     ($other:expr) => { $crate::io::json::ToJson::to_json(&$other) };
 }
 
-/// [`json!`]'s array muncher: elements are the token runs between top-level commas.
+/// [`json!`]'s array builder: one step per element (`null`, `{…}`, `[…]` or an
+/// expression), so long documents stay far from the recursion limit.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __json_array {
-    ([$($done:expr,)*] ()) => { ::std::vec![$($done,)*] };
-    ([$($done:expr,)*] ($($cur:tt)+)) => { ::std::vec![$($done,)* $crate::json!($($cur)+)] };
-    ([$($done:expr,)*] ($($cur:tt)+) , $($rest:tt)*) => {
-        $crate::__json_array!([$($done,)* $crate::json!($($cur)+),] () $($rest)*)
+    ([$($done:expr,)*]) => { ::std::vec![$($done,)*] };
+    ([$($done:expr,)*] null $(, $($rest:tt)*)?) => {
+        $crate::__json_array!([$($done,)* $crate::io::json::Value::Null,] $($($rest)*)?)
     };
-    ([$($done:expr,)*] ($($cur:tt)*) $next:tt $($rest:tt)*) => {
-        $crate::__json_array!([$($done,)*] ($($cur)* $next) $($rest)*)
+    ([$($done:expr,)*] { $($inner:tt)* } $(, $($rest:tt)*)?) => {
+        $crate::__json_array!([$($done,)* $crate::json!({ $($inner)* }),] $($($rest)*)?)
+    };
+    ([$($done:expr,)*] [ $($inner:tt)* ] $(, $($rest:tt)*)?) => {
+        $crate::__json_array!([$($done,)* $crate::json!([ $($inner)* ]),] $($($rest)*)?)
+    };
+    ([$($done:expr,)*] $value:expr $(, $($rest:tt)*)?) => {
+        $crate::__json_array!([$($done,)* $crate::json!($value),] $($($rest)*)?)
     };
 }
 
-/// [`json!`]'s object muncher: `"key": value-tokens` up to each top-level comma.
+/// [`json!`]'s object builder: one step per `"key": value` member.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __json_object {
-    ($map:ident ()) => {};
-    ($map:ident () $key:literal : $($rest:tt)+) => { $crate::__json_object!($map ($key) () $($rest)+) };
-    ($map:ident ($key:literal) ($($cur:tt)+)) => {
-        $map.insert(::std::string::String::from($key), $crate::json!($($cur)+));
+    ($map:ident) => {};
+    ($map:ident $key:literal : null $(, $($rest:tt)*)?) => {
+        $map.insert(::std::string::String::from($key), $crate::io::json::Value::Null);
+        $crate::__json_object!($map $($($rest)*)?);
     };
-    ($map:ident ($key:literal) ($($cur:tt)+) , $($rest:tt)*) => {
-        $map.insert(::std::string::String::from($key), $crate::json!($($cur)+));
-        $crate::__json_object!($map () $($rest)*);
+    ($map:ident $key:literal : { $($inner:tt)* } $(, $($rest:tt)*)?) => {
+        $map.insert(::std::string::String::from($key), $crate::json!({ $($inner)* }));
+        $crate::__json_object!($map $($($rest)*)?);
     };
-    ($map:ident ($key:literal) ($($cur:tt)*) $next:tt $($rest:tt)*) => {
-        $crate::__json_object!($map ($key) ($($cur)* $next) $($rest)*)
+    ($map:ident $key:literal : [ $($inner:tt)* ] $(, $($rest:tt)*)?) => {
+        $map.insert(::std::string::String::from($key), $crate::json!([ $($inner)* ]));
+        $crate::__json_object!($map $($($rest)*)?);
+    };
+    ($map:ident $key:literal : $value:expr $(, $($rest:tt)*)?) => {
+        $map.insert(::std::string::String::from($key), $crate::json!($value));
+        $crate::__json_object!($map $($($rest)*)?);
     };
 }
 
