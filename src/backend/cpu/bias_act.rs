@@ -42,9 +42,14 @@ pub fn forward<T: Float>(z: &[T], b: &[T], y: &mut [T], width: usize, act: Activ
                 simd::vectorized(
                     #[inline(always)]
                     || {
+                        // A local copy: read through the closure's captured
+                        // reference, a payload such as softplus's β would be
+                        // reloaded per element (the stores to `y` might alias
+                        // it), and LLVM then vectorizes at half width.
+                        let a = $a;
                         for (yr, zr) in y.chunks_exact_mut(width).zip(z.chunks_exact(width)) {
                             for ((yv, &zv), &bv) in yr.iter_mut().zip(zr).zip(b) {
-                                *yv = $a.eval(zv + bv);
+                                *yv = a.eval(zv + bv);
                             }
                         }
                     },
@@ -79,17 +84,21 @@ pub fn backward<T: Float>(
                 simd::vectorized(
                     #[inline(always)]
                     || {
+                        let a = $a; // see `forward`
                         for (((gzr, zr), yr), gr) in gz
                             .chunks_exact_mut(width)
                             .zip(z.chunks_exact(width))
                             .zip(y.chunks_exact(width))
                             .zip(g.chunks_exact(width))
                         {
-                            // Zipped, not indexed: no bounds checks, so the loop vectorizes.
-                            let cols = gzr.iter_mut().zip(zr).zip(yr).zip(gr).zip(b.iter().zip(acc.iter_mut()));
-                            for ((((gzv, &zv), &yv), &gv), (&bv, accv)) in cols {
-                                let d = gv * $a.d1(zv + bv, yv);
-                                *gzv = d;
+                            // Zipped, not indexed: no bounds checks, so the loops
+                            // vectorize. Two loops rather than one with two stores:
+                            // LLVM guarded the fused one with an overlap check
+                            // that sent softplus rows down the scalar path.
+                            for ((((gzv, &zv), &yv), &gv), &bv) in gzr.iter_mut().zip(zr).zip(yr).zip(gr).zip(b) {
+                                *gzv = gv * a.d1(zv + bv, yv);
+                            }
+                            for (accv, &d) in acc.iter_mut().zip(gzr.iter()) {
                                 *accv += d;
                             }
                         }

@@ -209,7 +209,7 @@ fn drive<T: Send>(y: &mut [T], run: impl Fn(usize, &mut [T]) + Sync) {
 struct Map1<'a, T, F> {
     x: &'a [T],
     y: &'a mut [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T) -> T> Kernel for Map1<'_, T, F> {
     type Out = ();
@@ -223,7 +223,7 @@ impl<T: Copy, F: Fn(T) -> T> Kernel for Map1<'_, T, F> {
 
 struct Map1InPlace<'a, T, F> {
     y: &'a mut [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T) -> T> Kernel for Map1InPlace<'_, T, F> {
     type Out = ();
@@ -239,7 +239,7 @@ struct Map2<'a, T, F> {
     a: &'a [T],
     b: &'a [T],
     y: &'a mut [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T, T) -> T> Kernel for Map2<'_, T, F> {
     type Out = ();
@@ -256,7 +256,7 @@ struct Map3<'a, T, F> {
     b: &'a [T],
     c: &'a [T],
     y: &'a mut [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T, T, T) -> T> Kernel for Map3<'_, T, F> {
     type Out = ();
@@ -271,7 +271,7 @@ impl<T: Copy, F: Fn(T, T, T) -> T> Kernel for Map3<'_, T, F> {
 struct Update1<'a, T, F> {
     y: &'a mut [T],
     x: &'a [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T, T) -> T> Kernel for Update1<'_, T, F> {
     type Out = ();
@@ -287,7 +287,7 @@ struct Update2<'a, T, F> {
     y: &'a mut [T],
     a: &'a [T],
     b: &'a [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy, F: Fn(T, T, T) -> T> Kernel for Update2<'_, T, F> {
     type Out = ();
@@ -317,56 +317,62 @@ impl<R, F: FnOnce() -> R> Kernel for Once<F> {
 }
 
 /// `y[i] = f(x[i])`.
-pub fn map1<T: Copy + Send + Sync, F: Fn(T) -> T + Sync + Send>(x: &[T], y: &mut [T], f: F) {
+pub fn map1<T: Copy + Send + Sync, F: Fn(T) -> T + Copy + Sync + Send>(x: &[T], y: &mut [T], f: F) {
     assert_eq!(x.len(), y.len(), "map1: x and y lengths differ");
     let isa = isa();
-    drive(y, |o, y| dispatch(isa, Map1 { x: &x[o..o + y.len()], y, f: &f }));
+    drive(y, |o, y| dispatch(isa, Map1 { x: &x[o..o + y.len()], y, f }));
 }
 
 /// `y[i] = f(y[i])`, in place.
-pub fn map1_inplace<T: Copy + Send + Sync, F: Fn(T) -> T + Sync + Send>(y: &mut [T], f: F) {
+pub fn map1_inplace<T: Copy + Send + Sync, F: Fn(T) -> T + Copy + Sync + Send>(y: &mut [T], f: F) {
     let isa = isa();
-    drive(y, |_, y| dispatch(isa, Map1InPlace { y, f: &f }));
+    drive(y, |_, y| dispatch(isa, Map1InPlace { y, f }));
 }
 
 /// `y[i] = f(a[i], b[i])`.
-pub fn map2<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(a: &[T], b: &[T], y: &mut [T], f: F) {
+pub fn map2<T: Copy + Send + Sync, F: Fn(T, T) -> T + Copy + Sync + Send>(a: &[T], b: &[T], y: &mut [T], f: F) {
     assert_eq!(a.len(), y.len(), "map2: a and y lengths differ");
     assert_eq!(b.len(), y.len(), "map2: b and y lengths differ");
     let isa = isa();
     drive(y, |o, y| {
         let r = o..o + y.len();
-        dispatch(isa, Map2 { a: &a[r.clone()], b: &b[r], y, f: &f })
+        dispatch(isa, Map2 { a: &a[r.clone()], b: &b[r], y, f })
     });
 }
 
 /// `y[i] = f(a[i], b[i], c[i])`.
-pub fn map3<T: Copy + Send + Sync, F: Fn(T, T, T) -> T + Sync + Send>(a: &[T], b: &[T], c: &[T], y: &mut [T], f: F) {
+pub fn map3<T: Copy + Send + Sync, F: Fn(T, T, T) -> T + Copy + Sync + Send>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    y: &mut [T],
+    f: F,
+) {
     assert_eq!(a.len(), y.len(), "map3: a and y lengths differ");
     assert_eq!(b.len(), y.len(), "map3: b and y lengths differ");
     assert_eq!(c.len(), y.len(), "map3: c and y lengths differ");
     let isa = isa();
     drive(y, |o, y| {
         let r = o..o + y.len();
-        dispatch(isa, Map3 { a: &a[r.clone()], b: &b[r.clone()], c: &c[r], y, f: &f })
+        dispatch(isa, Map3 { a: &a[r.clone()], b: &b[r.clone()], c: &c[r], y, f })
     });
 }
 
 /// `y[i] = f(y[i], x[i])`, in place.
-pub fn update1<T: Copy + Send + Sync, F: Fn(T, T) -> T + Sync + Send>(y: &mut [T], x: &[T], f: F) {
+pub fn update1<T: Copy + Send + Sync, F: Fn(T, T) -> T + Copy + Sync + Send>(y: &mut [T], x: &[T], f: F) {
     assert_eq!(x.len(), y.len(), "update1: x and y lengths differ");
     let isa = isa();
-    drive(y, |o, y| dispatch(isa, Update1 { x: &x[o..o + y.len()], y, f: &f }));
+    drive(y, |o, y| dispatch(isa, Update1 { x: &x[o..o + y.len()], y, f }));
 }
 
 /// `y[i] = f(y[i], a[i], b[i])`, in place (e.g. `y += α·a·b`, optimizer moments).
-pub fn update2<T: Copy + Send + Sync, F: Fn(T, T, T) -> T + Sync + Send>(y: &mut [T], a: &[T], b: &[T], f: F) {
+pub fn update2<T: Copy + Send + Sync, F: Fn(T, T, T) -> T + Copy + Sync + Send>(y: &mut [T], a: &[T], b: &[T], f: F) {
     assert_eq!(a.len(), y.len(), "update2: a and y lengths differ");
     assert_eq!(b.len(), y.len(), "update2: b and y lengths differ");
     let isa = isa();
     drive(y, |o, y| {
         let r = o..o + y.len();
-        dispatch(isa, Update2 { a: &a[r.clone()], b: &b[r], y, f: &f })
+        dispatch(isa, Update2 { a: &a[r.clone()], b: &b[r], y, f })
     });
 }
 
@@ -381,7 +387,7 @@ pub const SUM_CHUNK: usize = 4 * 1024;
 
 struct MapSum<'a, T, F> {
     x: &'a [T],
-    f: &'a F,
+    f: F,
 }
 impl<T: Copy + Default + Add<Output = T>, F: Fn(T) -> T> Kernel for MapSum<'_, T, F> {
     type Out = T;
@@ -423,9 +429,12 @@ fn pairwise<T: Copy + Default + Add<Output = T>>(p: &[T]) -> T {
 /// lanes that are then folded in halves, and the chunk sums added pairwise;
 /// the error grows like log(n), not n. Long inputs are split across the pool
 /// by chunk, by the same timed rule as the maps (see [`PAR_MIN_NS`]).
-pub fn map_sum<T: Copy + Default + Add<Output = T> + Send + Sync, F: Fn(T) -> T + Sync + Send>(x: &[T], f: F) -> T {
+pub fn map_sum<T: Copy + Default + Add<Output = T> + Send + Sync, F: Fn(T) -> T + Copy + Sync + Send>(
+    x: &[T],
+    f: F,
+) -> T {
     let isa = isa();
-    let partial = |x: &[T]| dispatch(isa, MapSum { x, f: &f });
+    let partial = |x: &[T]| dispatch(isa, MapSum { x, f });
     if x.len() <= SUM_CHUNK {
         return partial(x);
     }
