@@ -257,6 +257,40 @@ fn training_stops_when_a_block_moves_less_than_the_threshold() {
     assert!(matches!(out.stop, StopReason::Converged { block: 3, .. }), "{:?}", out.stop);
 }
 
+/// The same data and steps: the W2 speed `W2_n / h` contracts by 2/3 per
+/// block (1.33, 0.89, ...). A guard demanding contraction by half must
+/// discard block 2 and end with block 1 exactly as a one-block run leaves
+/// it; a guard allowing 0.8 must let three blocks through.
+#[test]
+fn the_speed_guard_discards_a_block_that_contracts_too_little() {
+    let data = Gauss { mean: [2.0, 0.0], sd: [1.0, 1.0], angle: 0.0 };
+    let x = data.sample(3000, &mut Rng::seed(5));
+    let base = JkoConfig { max_blocks: 3, schedule: StepSchedule::constant(0.5), ..small_config(2) };
+
+    #[derive(Default)]
+    struct Discards(Vec<usize>);
+    impl JkoHooks<f32> for Discards {
+        fn on_discard(&mut self, report: &BlockReport) {
+            self.0.push(report.block);
+        }
+    }
+    let strict = JkoConfig { max_speed_growth: Some(0.5), ..base.clone() };
+    let mut hooks = Discards::default();
+    let out = train_jko(&strict, &x, None, &mut hooks).unwrap();
+    assert_eq!(hooks.0, vec![2]);
+    assert_eq!(out.flow.len(), 1);
+    assert_eq!(out.reports.len(), 1);
+    let StopReason::SpeedGrew { block: 2, speed, previous } = out.stop else { panic!("{:?}", out.stop) };
+    assert!((speed / previous - 2.0 / 3.0).abs() < 0.1, "speeds {previous} then {speed}");
+    let one = train_jko(&JkoConfig { max_blocks: 1, ..base.clone() }, &x, None, &mut NoHooks).unwrap();
+    assert_eq!(param_bits(&out.flow), param_bits(&one.flow));
+
+    let loose = JkoConfig { max_speed_growth: Some(0.8), ..base };
+    let out = train_jko(&loose, &x, None, &mut NoHooks).unwrap();
+    assert_eq!(out.flow.len(), 3);
+    assert_eq!(out.stop, StopReason::MaxBlocks);
+}
+
 fn param_bits(flow: &BlockFlow<f32>) -> Vec<Vec<u32>> {
     flow.blocks
         .iter()

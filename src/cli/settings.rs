@@ -95,6 +95,9 @@ pub struct Settings {
     /// Stop adding blocks once a block moves the particles less than this in W2 (0: never).
     #[arg(long)]
     pub stop_w2: Option<f64>,
+    /// Stop adding blocks at the first block whose W2 speed (W2 moved / h) exceeds the previous block's by more than this factor, and discard it (jko; 0: never)
+    #[arg(long)]
+    pub max_speed_growth: Option<f64>,
     /// Initialize each block from the previous one.
     #[arg(long)]
     pub warm_start: Option<bool>,
@@ -185,6 +188,7 @@ impl Settings {
             rho,
             h_max,
             stop_w2,
+            max_speed_growth,
             warm_start,
             reparam,
             refine_iterations,
@@ -225,6 +229,7 @@ impl Settings {
             rho: Some(1.0),
             h_max: Some(f64::INFINITY),
             stop_w2: Some(0.0),
+            max_speed_growth: Some(1.0),
             warm_start: Some(false),
             reparam: Some(false),
             refine_iterations: Some(0),

@@ -330,6 +330,7 @@ fn jko_config(s: &Settings, dim: usize) -> Result<JkoConfig> {
         lr: setting!(s, lr),
         warm_start: setting!(s, warm_start),
         stop_w2: (stop > 0.0).then_some(stop),
+        max_speed_growth: Some(setting!(s, max_speed_growth)).filter(|&g| g > 0.0),
         reparametrize: setting!(s, reparam)
             .then(|| ReparamConfig { iterations: setting!(s, refine_iterations).max(1), lr: None }),
         diagnostic_particles: 20_000,
@@ -406,6 +407,19 @@ impl JkoHooks<f32> for BlockHooks<'_> {
             report.wall_s
         );
         Ok(())
+    }
+    fn on_discard(&mut self, report: &BlockReport) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        let mut record: Value = Value::parse(&report.to_json()).expect("block reports are JSON");
+        record["kind"] = json!("discarded");
+        self.run.record(record);
+        report!(
+            "block {} discarded: its W2 speed (W2 moved / h) {:.4} grew more than --max-speed-growth allows; the pass ends",
+            report.block,
+            report.grad_norm
+        );
     }
 }
 
