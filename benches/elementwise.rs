@@ -1,6 +1,7 @@
 //! Elementwise throughput: `simd::map1` with the `vmath` functions against plain
-//! loops over the standard library's, `simd::map2` add, `simd::sum`, and a scan
-//! of one versus two threads over lengths (to place the parallel threshold).
+//! loops over the standard library's, `simd::map2` add, `simd::sum`, the fused
+//! bias + activation of a 2000×128 layer both ways (the softplus MLP's), and a
+//! scan of one versus two threads over lengths (to place the parallel threshold).
 //!
 //! `cargo bench --bench elementwise [-- FILTER]`
 
@@ -10,6 +11,8 @@ use std::time::Instant;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use wasserflow::Tensor;
+use wasserflow::backend::Activation;
 use wasserflow::backend::cpu::{simd, vmath};
 
 const SIZES: [usize; 2] = [65_536, 256_000];
@@ -154,6 +157,35 @@ fn main() {
             });
             row(&format!("{} map1 {}, 2 threads", op.name, simd::detected_isa().name()), n, 8.0, t, base);
         }
+    }
+
+    // The fused layer pass of `nn::Mlp`, on pre-activations in [-3, 3]: at
+    // β = 20 a third of them reach |βx| > 29, where softplus's polynomial
+    // once produced subnormals (see BENCHMARKS.md, engine).
+    let (rows, width) = (2000, 128);
+    let z = Tensor::from_vec(uniform(rows * width, -3.0, 3.0, 4), [rows, width]).expect("tensor");
+    let g = Tensor::from_vec(uniform(rows * width, -1.0, 1.0, 5), [rows, width]).expect("tensor");
+    let b = Tensor::from_vec(uniform(width, -0.5, 0.5, 6), [width]).expect("tensor");
+    let acts = [
+        ("tanh", Activation::Tanh),
+        ("sigmoid", Activation::Sigmoid),
+        ("softplus b1", Activation::Softplus { beta: 1.0 }),
+        ("softplus b20", Activation::Softplus { beta: 20.0 }),
+    ];
+    for (name, act) in acts {
+        let label = format!("bias_act {name}");
+        if !wanted(&label) {
+            continue;
+        }
+        let y = z.bias_act(&b, act).expect("bias_act");
+        let fwd = time(&p1, || {
+            black_box(z.bias_act(&b, act).expect("bias_act"));
+        });
+        let bwd = time(&p1, || {
+            black_box(z.bias_act_backward(&b, &y, &g, act).expect("bias_act_backward"));
+        });
+        row(&format!("{label} fwd, 1 thread"), rows * width, 8.0, fwd, fwd);
+        row(&format!("{label} bwd, 1 thread"), rows * width, 16.0, bwd, fwd);
     }
 
     for &n in &SIZES {

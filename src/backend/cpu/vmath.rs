@@ -43,6 +43,9 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// conversion (Rust's `as` saturates, which costs extra instructions).
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+/// 2^-24: below it, `x²` times anything under 1/2 is under half an ulp of `x`.
+const TINY: f32 = 5.960_464_5e-8;
+
 /// A select that LLVM keeps as a `select` instruction (a blend in vector
 /// code): an `if` would reach LLVM as a branch, into which it sinks the work
 /// of one arm. The loop vectorizer undoes that, but a branchy body costs the
@@ -61,14 +64,19 @@ fn exp_unchecked(x: f32) -> f32 {
     let n = t - ROUND_MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
 
-    // Cephes expf minimax polynomial for e^r on [-ln2/2, ln2/2].
+    // Cephes expf minimax polynomial for e^r on [-ln2/2, ln2/2], evaluated
+    // on 0 below |r| = 2^-24 (where p·r² is under half an ulp of r, so the
+    // sum is the same): r² would otherwise be subnormal from |r| < 1e-19, a
+    // microcode assist each (softplus's slope e^{-βy} meets such r whenever
+    // βx < -44).
+    let rp = select(r.abs() < TINY, 0.0, r);
     let mut p = 1.987_569_1e-4;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_66;
-    p = p * r + 0.5;
-    let y = p * (r * r) + r + 1.0;
+    p = p * rp + 1.398_199_9e-3;
+    p = p * rp + 8.333_452e-3;
+    p = p * rp + 4.166_579_6e-2;
+    p = p * rp + 0.166_666_66;
+    p = p * rp + 0.5;
+    let y = p * (rp * rp) + r + 1.0;
 
     // 2^n as two normal factors, so that n = 128 (for results just below
     // f32::MAX) and n down to -150 (subnormal results) need no special case;
@@ -222,9 +230,6 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     let e = exp_neg_abs(x);
     select(x < 0.0, e, 1.0) / (1.0 + e)
 }
-
-/// 2^-24: below it, `f²/2` is under half an ulp of `f`.
-const TINY: f32 = 5.960_464_5e-8;
 
 /// `ln(1 + e^x)`, stable for any `x`.
 ///
