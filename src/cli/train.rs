@@ -354,6 +354,13 @@ struct BlockHooks<'a> {
 }
 
 impl BlockHooks<'_> {
+    /// Closes the current block's progress bar, if any.
+    fn end_progress(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+    }
+
     fn dir(&self, phase: &str) -> &Path {
         if phase == "initial" { &self.initial_dir } else { &self.refined_dir }
     }
@@ -366,9 +373,7 @@ impl JkoHooks<f32> for BlockHooks<'_> {
     }
     fn on_iteration(&mut self, block: usize, iteration: usize, terms: &LossTerms) {
         if iteration == 0 {
-            if let Some(p) = self.progress.take() {
-                p.finish();
-            }
+            self.end_progress();
             self.progress = Some(Progress::new(self.iterations, &format!("block {block}")));
         }
         if let Some(p) = &self.progress {
@@ -383,9 +388,7 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         }
     }
     fn on_block(&mut self, flow: &BlockFlow<f32>, report: &BlockReport) -> Result<()> {
-        if let Some(p) = self.progress.take() {
-            p.finish();
-        }
+        self.end_progress();
         let mut record: Value = Value::parse(&report.to_json()).expect("block reports are JSON");
         let phase = record["phase"].as_str().unwrap_or("initial").to_owned();
         let path = self.dir(&phase).join(block_file_name(report.block));
@@ -409,9 +412,7 @@ impl JkoHooks<f32> for BlockHooks<'_> {
         Ok(())
     }
     fn on_discard(&mut self, report: &BlockReport) {
-        if let Some(p) = self.progress.take() {
-            p.finish();
-        }
+        self.end_progress();
         let mut record: Value = Value::parse(&report.to_json()).expect("block reports are JSON");
         record["kind"] = json!("discarded");
         self.run.record(record);
@@ -460,9 +461,7 @@ fn train_jko_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
         (Some(initial), Some(refined)) => refine_jko(&cfg, &data.train, initial, Some(refined), &mut hooks),
         (initial, _) => train_jko(&cfg, &data.train, initial, &mut hooks),
     };
-    if let Some(p) = hooks.progress.take() {
-        p.finish();
-    }
+    hooks.end_progress();
     hooks.run.flush_metrics()?;
     let outcome = outcome.map_err(|e| match e {
         Error::NonFinite(m) => Error::NonFinite(format!(

@@ -56,7 +56,7 @@ fn check_times<T: Float>(x: &Tensor<T>, t: &Tensor<T>, d: usize) -> Result<()> {
 
 /// `(batch, k)` for points `x` of `[batch, d]` and `k` tangent directions
 /// stacked as `[k·batch, d]`.
-fn check_tangents<T: Float>(x: &Tensor<T>, tangents: &Tensor<T>, d: usize) -> Result<(usize, usize)> {
+pub(super) fn check_tangents<T: Float>(x: &Tensor<T>, tangents: &Tensor<T>, d: usize) -> Result<(usize, usize)> {
     check_batch(x, d)?;
     let batch = x.dims()[0];
     match tangents.dims() {

@@ -24,7 +24,7 @@
 //! depend on `x` and only shifts primal rows.
 
 use super::conv::Conv;
-use super::field::VelocityField;
+use super::field::{VelocityField, check_tangents};
 use super::group_norm::GroupNorm;
 use super::init::Init;
 use super::linear::Linear;
@@ -324,10 +324,8 @@ impl<T: Float> VelocityField<T> for UNet {
         tangents: Var<'t, T>,
     ) -> Result<(Var<'t, T>, Var<'t, T>)> {
         let batch = self.check_points(&x.value())?;
-        let rows = self.check_points(&tangents.value())?;
-        if batch == 0 || rows % batch != 0 {
-            shape_err!("tangents of shape {} do not stack over a batch of {batch}", tangents.shape());
-        }
+        let (_, k) = check_tangents(&x.value(), &tangents.value(), self.spec.dim())?;
+        let rows = k * batch;
         let e = self.time.forward(p, t, x.value().device())?;
         let images = batch + rows;
         let out = self.run(p, Var::concat(&[x, tangents], 0)?, images, Some(batch), TimeInput::Shared(e))?;
