@@ -27,7 +27,11 @@ fn batch(dev: Device) -> (Tensor<f64>, usize) {
 }
 
 fn direct_gradient_matches_finite_differences(dev: Device) {
-    for div in [Divergence::Exact, Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }] {
+    for div in [
+        Divergence::Exact,
+        Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher },
+        Divergence::DiscreteJacobian,
+    ] {
         let (store, cnf) = small_cnf(4, div, dev);
         let (x, b) = batch(dev);
         let dirs = div.directions_for::<f64>(b, 2, dev, &mut Rng::seed(1)).unwrap();
@@ -49,7 +53,10 @@ fn flat(g: &[Tensor<f64>]) -> Vec<f64> {
 }
 
 fn grads(method: Backprop, steps: usize, dev: Device) -> (f64, Vec<f64>, Vec<f64>) {
-    let div = Divergence::Exact;
+    grads_with(Divergence::Exact, method, steps, dev)
+}
+
+fn grads_with(div: Divergence, method: Backprop, steps: usize, dev: Device) -> (f64, Vec<f64>, Vec<f64>) {
     let (store, cnf) = small_cnf(steps, div, dev);
     let (x, b) = batch(dev);
     let dirs = div.directions_for::<f64>(b, 2, dev, &mut Rng::seed(1)).unwrap();
@@ -58,12 +65,114 @@ fn grads(method: Backprop, steps: usize, dev: Device) -> (f64, Vec<f64>, Vec<f64
 }
 
 fn checkpointed_equals_direct(dev: Device) {
-    let (l1, p1, x1) = grads(Backprop::Direct, 6, dev);
-    let (l2, p2, x2) = grads(Backprop::Checkpointed, 6, dev);
-    assert_eq!(l1, l2);
-    for (a, b) in p1.iter().chain(&x1).zip(p2.iter().chain(&x2)) {
-        assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+    for div in [Divergence::Exact, Divergence::DiscreteJacobian] {
+        let (l1, p1, x1) = grads_with(div, Backprop::Direct, 6, dev);
+        let (l2, p2, x2) = grads_with(div, Backprop::Checkpointed, 6, dev);
+        assert_eq!(l1, l2);
+        for (a, b) in p1.iter().chain(&x1).zip(p2.iter().chain(&x2)) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{div:?}: {a} vs {b}");
+        }
     }
+}
+
+/// `ℓ` from [`Cnf::forward_on_tape`] per row.
+fn log_dets(cnf: &Cnf<TimeMlp>, store: &ParamStore<f64>, x: &Tensor<f64>) -> Vec<f64> {
+    let tape = Tape::new();
+    let p = store.attach_frozen(&tape);
+    let dirs = cnf.divergence.directions_for::<f64>(x.dims()[0], 2, x.device(), &mut Rng::seed(1)).unwrap();
+    let (_, l) = cnf.forward_on_tape(&p, tape.constant(x.clone()), tape.constant(dirs)).unwrap();
+    l.value().to_vec().unwrap()
+}
+
+fn the_discrete_jacobian_is_the_derivative_of_the_solver_map(dev: Device) {
+    // Three RK4 steps of a field with large weights: far from the flow map,
+    // so the divergence integral and the map's log-determinant differ.
+    let mut store = ParamStore::new();
+    let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
+    for v in store.values_mut() {
+        *v = v.scale(2.5).unwrap();
+    }
+    let store = store.to_device(dev).unwrap();
+    let cnf = Cnf::new(f, 1.0, 3, &RK4, Divergence::DiscreteJacobian).unwrap();
+    let (x, b) = batch(dev);
+    let l = log_dets(&cnf, &store, &x);
+    let xv = x.to_vec().unwrap();
+    let h = 1e-6;
+    for i in 0..b {
+        // Central differences of the map the solver computes.
+        let mut jac = [[0.0; 2]; 2];
+        for c in 0..2 {
+            let at = |d: f64| {
+                let mut v = xv[2 * i..2 * i + 2].to_vec();
+                v[c] += d;
+                cnf.transport(&store, &Tensor::from_vec(v, [1, 2]).unwrap().to_device(dev).unwrap())
+                    .unwrap()
+                    .to_vec()
+                    .unwrap()
+            };
+            let (plus, minus) = (at(h), at(-h));
+            for r in 0..2 {
+                jac[r][c] = (plus[r] - minus[r]) / (2.0 * h);
+            }
+        }
+        let fd = (jac[0][0] * jac[1][1] - jac[0][1] * jac[1][0]).abs().ln();
+        assert!((l[i] - fd).abs() < 1e-7, "sample {i}: carried {} vs finite differences {fd}", l[i]);
+    }
+    let exact = Cnf { divergence: Divergence::Exact, ..cnf };
+    let integral = log_dets(&exact, &store, &x);
+    let gap = l.iter().zip(&integral).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(gap > 1e-3, "the test needs a coarse grid where the two differ (gap {gap})");
+}
+
+fn the_discrete_map_is_inverted_to_round_off(dev: Device) {
+    let mut store = ParamStore::new();
+    let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
+    for v in store.values_mut() {
+        *v = v.scale(2.5).unwrap();
+    }
+    let store = store.to_device(dev).unwrap();
+    let cnf = Cnf::new(f, 1.0, 3, &RK4, Divergence::DiscreteJacobian).unwrap();
+    let x = random_inputs(&[&[64, 2]], -1.5, 1.5).remove(0).to_device(dev).unwrap();
+    let z = cnf.transport(&store, &x).unwrap();
+    let err = |back: Tensor<f64>| back.sub(&x).unwrap().to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let (exact, reverse) = (err(cnf.invert_map(&store, &z).unwrap()), err(cnf.invert(&store, &z).unwrap()));
+    eprintln!("round trip error: Newton {exact:.2e}, reverse steps {reverse:.2e}");
+    assert!(exact < 1e-12, "Newton inverse error {exact}");
+    assert!(reverse > 1e-4, "the test needs a grid where the reverse steps are not an inverse ({reverse})");
+}
+
+fn the_map_log_det_and_the_divergence_integral_meet_at_the_solver_order(dev: Device) {
+    // Both converge to the flow map's log-determinant at RK4's order 4, so
+    // their difference shrinks ~16× per halving of the step.
+    let (store, jac) = small_cnf(4, Divergence::DiscreteJacobian, dev);
+    let (x, _) = batch(dev);
+    let mut gaps = Vec::new();
+    for steps in [4, 8, 16] {
+        let grid = wasserflow::ode::fixed::uniform_grid(0.0, 1.0, steps).unwrap();
+        let a = Cnf {
+            field: jac.field.clone(),
+            grid: grid.clone(),
+            solver: &RK4,
+            divergence: Divergence::DiscreteJacobian,
+        };
+        let b = Cnf { field: jac.field.clone(), grid, solver: &RK4, divergence: Divergence::Exact };
+        let (la, lb) = (log_dets(&a, &store, &x), log_dets(&b, &store, &x));
+        gaps.push(la.iter().zip(&lb).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max));
+    }
+    eprintln!("log-det gaps at 4, 8, 16 steps: {gaps:?}");
+    for w in gaps.windows(2) {
+        let order = (w[0] / w[1]).log2();
+        assert!((3.3..=4.7).contains(&order), "observed order {order}, gaps {gaps:?}");
+    }
+}
+
+#[test]
+fn the_adjoint_refuses_the_discrete_jacobian() {
+    let (store, cnf) = small_cnf(3, Divergence::DiscreteJacobian, Device::Cpu);
+    let (x, b) = batch(Device::Cpu);
+    let dirs = Divergence::DiscreteJacobian.directions_for::<f64>(b, 2, Device::Cpu, &mut Rng::seed(1)).unwrap();
+    let err = Backprop::Adjoint.loss_and_grads(&cnf, &store, &x, &dirs, &nll_loss).err().expect("an error");
+    assert!(err.to_string().contains("direct or checkpointed"), "{err}");
 }
 
 fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
@@ -219,6 +328,9 @@ fn training_is_bit_reproducible_for_a_seed(dev: Device) {
 on_every_device!(
     direct_gradient_matches_finite_differences,
     checkpointed_equals_direct,
+    the_discrete_jacobian_is_the_derivative_of_the_solver_map,
+    the_map_log_det_and_the_divergence_integral_meet_at_the_solver_order,
+    the_discrete_map_is_inverted_to_round_off,
     adjoint_converges_to_direct_at_the_solver_order,
     adjoint_gradient_matches_finite_differences,
     inversion_of_a_trained_field_is_accurate_at_fine_steps,

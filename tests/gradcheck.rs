@@ -181,6 +181,26 @@ fn logsumexp(dev: Device) {
     assert!((y - (1001.0 + (1.0 + (-1.0f64).exp()).ln())).abs() < 1e-9);
 }
 
+fn logabsdet_stacked(dev: Device) {
+    for d in 1..=4 {
+        check_op_on(dev, &[&[3 * d, d]], |v| v[0].logabsdet_stacked(3)).unwrap();
+    }
+    // Against the rule of Sarrus, with a zero leading pivot (pivoting needed)
+    // and a negative determinant; a singular matrix gives −∞.
+    let m = [[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.0, 5.0]];
+    let sarrus = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let singular = [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]];
+    // Two matrices stacked: row j·2 + i is row j of matrix i.
+    let rows: Vec<f64> = (0..3).flat_map(|j| m[j].iter().chain(&singular[j]).copied().collect::<Vec<_>>()).collect();
+    let tape = Tape::new();
+    let a = tape.constant(Tensor::<f64>::from_f64s(&rows, [6, 3]).unwrap().to_device(dev).unwrap());
+    let l = a.logabsdet_stacked(2).unwrap().value().to_vec().unwrap();
+    assert!(sarrus < 0.0 && (l[0] - sarrus.abs().ln()).abs() < 1e-12, "{l:?} vs ln|{sarrus}|");
+    assert_eq!(l[1], f64::NEG_INFINITY);
+    assert!(a.logabsdet_stacked(4).is_err(), "6 rows are not 4 stacked 3×3 matrices");
+}
+
 fn reshape_broadcast_slice_concat_gather(dev: Device) {
     check_op_on(dev, &[&[3, 4]], |v| v[0].reshape([2, 6])).unwrap();
     check_op_on(dev, &[&[4]], |v| v[0].broadcast_to([3, 4])).unwrap();
@@ -348,6 +368,7 @@ on_every_device!(
     transpose,
     sums_and_means,
     logsumexp,
+    logabsdet_stacked,
     reshape_broadcast_slice_concat_gather,
     composite_mlp_loss,
     custom_op,

@@ -2,6 +2,7 @@
 //! schedule, the stopping rule, bit-for-bit resuming, time reparametrization
 //! and non-finite losses.
 
+use wasserflow::density::Divergence;
 use wasserflow::flows::jko::{
     JkoConfig, JkoHooks, LossTerms, NoHooks, Phase, ReparamConfig, StepSchedule, StopReason, first_order_residual,
     refine_jko, score_through_block, train_jko,
@@ -169,9 +170,19 @@ fn small_config(seed: u64) -> JkoConfig {
 /// halves and the first block would move about 40 % less).
 #[test]
 fn a_block_takes_the_closed_form_jko_step() {
+    closed_form_step(Divergence::Exact);
+}
+
+/// The same with the log-determinant of the discrete map in the loss.
+#[test]
+fn a_block_trained_on_its_map_jacobian_takes_the_closed_form_jko_step() {
+    closed_form_step(Divergence::DiscreteJacobian);
+}
+
+fn closed_form_step(divergence: Divergence) {
     let data = Gauss { mean: [1.5, -1.0], sd: [2.0, 0.5], angle: 0.5 };
     let x = data.sample(4000, &mut Rng::seed(11));
-    let out = train_jko(&small_config(1), &x, None, &mut NoHooks).unwrap();
+    let out = train_jko(&JkoConfig { divergence, ..small_config(1) }, &x, None, &mut NoHooks).unwrap();
     assert_eq!(out.flow.len(), 3);
     let start = Moments::of(&x);
     let entropy = start.entropy();

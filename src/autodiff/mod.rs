@@ -29,6 +29,7 @@
 
 mod backward;
 pub mod gradcheck;
+mod logdet;
 mod tape;
 mod var;
 

@@ -4,6 +4,7 @@
 use super::cpu::CpuStorage;
 use super::cpu::conv::{self, ConvGeometry, PoolGeometry};
 use super::cpu::gemm::Transpose;
+use super::cpu::group_norm::{self, GroupGeometry};
 use super::cuda::CudaStorage;
 use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::tensor::{Float, Shape};
@@ -436,6 +437,56 @@ impl<T: Float> Storage<T> {
             }
             (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("conv2d backward")),
             _ => Err(mismatch(self.device(), gy.device(), "conv2d backward")),
+        }
+    }
+    /// Group normalization `(y = γ ⊙ x̂, x̂, r)` of `[images·pixels, C]` rows,
+    /// `r = 1/√(σ² + ε)` per image and group ([`group_norm::forward`]).
+    pub fn group_norm(&self, gamma: &Self, g: &GroupGeometry, eps: f64) -> Result<(Self, Self, Self)> {
+        check_len(self.len(), g.len(), "group norm input")?;
+        check_len(gamma.len(), g.channels, "group norm scale")?;
+        profiled!(self.device(), "group_norm", flops = 7 * g.len(), elems = 4 * g.len());
+        match (self, gamma) {
+            (Storage::Cpu(x), Storage::Cpu(gm)) => {
+                let (mut y, mut xh) = (CpuStorage::uninit(g.len()), CpuStorage::uninit(g.len()));
+                let mut r = CpuStorage::uninit(g.images * g.groups);
+                group_norm::forward(
+                    x.as_slice(),
+                    gm.as_slice(),
+                    g,
+                    eps,
+                    y.as_mut_slice(),
+                    xh.as_mut_slice(),
+                    r.as_mut_slice(),
+                );
+                Ok((Storage::Cpu(y), Storage::Cpu(xh), Storage::Cpu(r)))
+            }
+            (Storage::Cuda(_), Storage::Cuda(_)) => Err(not_on_cuda("group norm")),
+            _ => Err(mismatch(self.device(), gamma.device(), "group norm")),
+        }
+    }
+    /// `(gx, gγ)` of [`Storage::group_norm`] from the output gradient `self`.
+    pub fn group_norm_backward(&self, xhat: &Self, r: &Self, gamma: &Self, g: &GroupGeometry) -> Result<(Self, Self)> {
+        check_len(self.len(), g.len(), "group norm output gradient")?;
+        check_len(xhat.len(), g.len(), "group norm standardized input")?;
+        check_len(r.len(), g.images * g.groups, "group norm scales")?;
+        check_len(gamma.len(), g.channels, "group norm scale")?;
+        profiled!(self.device(), "group_norm_backward", flops = 9 * g.len(), elems = 5 * g.len());
+        match (self, xhat, r, gamma) {
+            (Storage::Cpu(gy), Storage::Cpu(xh), Storage::Cpu(r), Storage::Cpu(gm)) => {
+                let (mut gx, mut gg) = (CpuStorage::uninit(g.len()), CpuStorage::uninit(g.channels));
+                group_norm::backward(
+                    gy.as_slice(),
+                    xh.as_slice(),
+                    r.as_slice(),
+                    gm.as_slice(),
+                    g,
+                    gx.as_mut_slice(),
+                    gg.as_mut_slice(),
+                );
+                Ok((Storage::Cpu(gx), Storage::Cpu(gg)))
+            }
+            (Storage::Cuda(_), ..) => Err(not_on_cuda("group norm backward")),
+            _ => Err(mismatch(self.device(), xhat.device(), "group norm backward")),
         }
     }
     /// Sums over non-overlapping `kh×kw` windows: `[batch, h, w, c]` → `[batch, h/kh, w/kw, c]`.

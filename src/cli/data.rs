@@ -38,6 +38,10 @@ pub fn prepare_source(source: DataSource, s: &Settings) -> Result<RunData> {
         Some(rows) => rows?,
         None => train_source.sample::<f32>(setting!(s, n_train), &mut rng)?,
     };
+    let (train, test) = match source.levels() {
+        Some(_) => (dequantize(&train, &mut rng)?, dequantize(&test, &mut rng)?),
+        None => (train, test),
+    };
     let standardizer = if setting!(s, standardize) { Some(Standardizer::fit(&train)?) } else { None };
     let train = match &standardizer {
         Some(st) => st.apply(&train)?,
@@ -47,6 +51,17 @@ pub fn prepare_source(source: DataSource, s: &Settings) -> Result<RunData> {
 }
 
 pub use crate::data::standardize::{standardizer_from_json, standardizer_to_json};
+
+/// Integer-valued data (pixel levels `0..L`) made continuous: `x + U` with
+/// `U ~ Uniform[0, 1)^d`, drawn once per run from the data's stream. A
+/// density of `x + U` bounds the discrete likelihood from above (each
+/// integer point's unit cell has volume 1), so the NLL reported for it is
+/// an upper bound on the discrete NLL, in the data's integer units; a
+/// continuous density fitted to the integers themselves has no such meaning
+/// (it can grow without bound on the lattice).
+pub fn dequantize(x: &Tensor<f32>, rng: &mut Rng) -> Result<Tensor<f32>> {
+    x.add(&Tensor::rand_uniform(x.dims(), 0.0, 1.0, rng)?)
+}
 
 /// `n` rows of `x` drawn without replacement by `rng` (all of them, in a
 /// random order, when `x` has no more than `n`).

@@ -9,7 +9,7 @@ use crate::io::json::Value;
 use crate::json;
 
 use super::EvalArgs;
-use super::data::{RunData, subsample};
+use super::data::{RunData, dequantize, subsample};
 use super::run_dir::TrainedRun;
 use super::settings::Settings;
 use crate::data::{DataSource, Standardizer};
@@ -17,17 +17,21 @@ use crate::density::{Divergence, Probe};
 use crate::flows::{BlockFlow, EvalOptions};
 use crate::metrics::{Bandwidth, bits_per_dim, energy_distance, inversion_error, kl_monte_carlo, mean_nll, mmd2, w2};
 use crate::tensor::Tensor;
-use crate::{Result, Rng, setting};
+use crate::{Result, Rng, invalid_arg, setting};
 
 /// Dimensions up to which the evaluation computes the divergence exactly.
 pub const EXACT_DIVERGENCE_MAX_DIM: usize = 16;
 
 /// How the evaluation integrates the flow: the settings' `eval_step` (0 keeps
-/// the training grid) and the exact divergence where it is affordable.
+/// the training grid) and the exact divergence where it is affordable; a flow
+/// trained on its discrete map's Jacobian is evaluated on it too.
 pub fn eval_options(s: &Settings, dim: usize) -> EvalOptions {
     let step = setting!(s, eval_step);
     let divergence = if dim <= EXACT_DIVERGENCE_MAX_DIM {
-        Divergence::Exact
+        match Divergence::from_name(&setting!(s, divergence)) {
+            Ok(Divergence::DiscreteJacobian) => Divergence::DiscreteJacobian,
+            _ => Divergence::Exact,
+        }
     } else {
         Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }
     };
@@ -93,7 +97,7 @@ pub fn evaluate(
     let round_trip = flow.invert(&flow.transport(&x, opts)?, opts)?;
     let inv = inversion_error(&x, &round_trip)?;
 
-    Ok(json!({
+    let mut report = json!({
         "data": source.map(|d| d.name().to_owned()),
         "dim": dim,
         "blocks": flow.len(),
@@ -106,9 +110,18 @@ pub fn evaluate(
         "kl_true_model": kl,
         "inversion_error": {"mean": inv.mean, "max": inv.max, "units": if st.is_some() { "standardized" } else { "data" }, "n": n},
         "eval_step": opts.step,
-        "divergence": match opts.divergence { Some(Divergence::Exact) => "exact", _ => "hutchinson" },
+        "divergence": match opts.divergence {
+            Some(Divergence::Exact) => "exact",
+            Some(Divergence::DiscreteJacobian) => "jacobian",
+            _ => "hutchinson",
+        },
         "seed": seed,
-    }))
+    });
+    if source.and_then(DataSource::levels).is_some() {
+        report["dequantization"] =
+            json!("uniform, x + U with U ~ Uniform[0, 1)^d: the NLL bounds the discrete NLL from above");
+    }
+    Ok(report)
 }
 
 /// A few readable lines of an evaluation.
@@ -148,15 +161,30 @@ pub fn summary(r: &Value) -> String {
 /// Runs `eval`.
 pub fn eval_command(a: EvalArgs) -> Result<()> {
     let run = TrainedRun::load(&a.run)?;
-    let s = &run.settings;
+    let mut settings = run.settings.clone();
+    if let Some(h) = a.eval_step {
+        if !(h >= 0.0 && h.is_finite()) {
+            invalid_arg!("--eval-step must be a finite number ≥ 0 (0 keeps the training grid), got {h}");
+        }
+        settings.eval_step = Some(h);
+    }
+    if let Some(d) = &a.divergence {
+        if !matches!(d.as_str(), "exact" | "jacobian") {
+            invalid_arg!("--divergence of an evaluation is exact or jacobian, got '{d}'");
+        }
+        settings.divergence = Some(d.clone());
+    }
+    let s = &settings;
     let (source, test) = match &a.data {
         Some(spec) => {
             let src = DataSource::parse(spec)?;
             let n = a.n.unwrap_or(setting!(s, n_test));
+            let mut rng = Rng::seed(a.seed);
             let test = match src.rows::<f32>() {
-                Some(rows) => subsample(&rows?, n, &mut Rng::seed(a.seed))?,
-                None => src.sample::<f32>(n, &mut Rng::seed(a.seed))?,
+                Some(rows) => subsample(&rows?, n, &mut rng)?,
+                None => src.sample::<f32>(n, &mut rng)?,
             };
+            let test = if src.levels().is_some() { dequantize(&test, &mut rng)? } else { test };
             (src, test)
         }
         None => {

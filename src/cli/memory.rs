@@ -100,7 +100,7 @@ pub fn estimate(s: &Settings, dim: usize, rows: Option<usize>) -> Result<MemoryE
 
     let stages = tableau::by_name(&setting!(s, solver))?.c.len() as f64;
     let tangents = match Divergence::from_name(&setting!(s, divergence))? {
-        Divergence::Exact => 1.0 + d,
+        Divergence::Exact | Divergence::DiscreteJacobian => 1.0 + d,
         Divergence::Hutchinson { probes, .. } => 1.0 + probes as f64,
     };
     let evaluations = match method.as_str() {

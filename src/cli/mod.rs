@@ -151,6 +151,13 @@ pub struct EvalArgs {
     /// Seed of the evaluation's random choices (samples, probes, projections).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Solver step of the evaluation (default: the run's; 0 keeps the training grid).
+    #[arg(long)]
+    pub eval_step: Option<f64>,
+    /// Log-determinant of the evaluation, up to 16 dimensions: exact (the
+    /// divergence integral) or jacobian (the discrete map's; default: the run's).
+    #[arg(long)]
+    pub divergence: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -53,7 +53,8 @@ pub struct Settings {
     /// β of softplus(βx)/β.
     #[arg(long)]
     pub softplus_beta: Option<f64>,
-    /// Divergence: exact, hutchinson (Rademacher probes) or gaussian.
+    /// Divergence: exact, hutchinson (Rademacher probes), gaussian, or jacobian (log|det| of the
+    /// solver's discrete map, d tangents carried through the stages; also inverts that map exactly).
     #[arg(long)]
     pub divergence: Option<String>,
     /// Runge–Kutta method for training: euler, midpoint, heun, rk4, rk4_38.
@@ -246,8 +247,11 @@ impl Settings {
             "fm" => {
                 Settings { solver: Some("rk4_38".into()), step_size: Some(0.05), checkpoint_every: Some(200), ..common }
             }
-            // JKO-iFlow's paper setting for its 2-D examples.
+            // JKO-iFlow's paper setting for its 2-D examples, trained and
+            // evaluated on the log-determinant of the discrete map (RESULTS.md, rose).
             "jko" => Settings {
+                divergence: Some("jacobian".into()),
+                eval_step: Some(0.0),
                 hidden: Some(vec![128, 128, 128]),
                 act: Some("softplus".into()),
                 softplus_beta: Some(20.0),

@@ -44,6 +44,8 @@ pub struct FiniteData {
     table: Arc<Vec<f64>>,
     labels: Option<Arc<Vec<u8>>>,
     image_shape: Option<(usize, usize)>,
+    /// `L` for data whose values are the integers `0..L` (pixel intensities).
+    levels: Option<u32>,
     /// The rows of `table` this data set consists of.
     rows: Vec<usize>,
 }
@@ -70,6 +72,7 @@ impl FiniteData {
             table: Arc::new(x.to_vec()?),
             labels: labels.map(Arc::new),
             image_shape,
+            levels: None,
             rows: (0..n).collect(),
         })
     }
@@ -117,11 +120,13 @@ impl DataSource {
             "gmm-8gaussians" => return mixture(GaussianMixture::eight_gaussians()),
             "digits" => {
                 let d = digits::<f64>()?;
-                return Ok(DataSource::Finite(FiniteData::new(spec.into(), d.x, Some(d.labels), Some(d.image_shape))?));
+                let f = FiniteData::new(spec.into(), d.x, Some(d.labels), Some(d.image_shape))?;
+                return Ok(DataSource::Finite(FiniteData { levels: Some(17), ..f }));
             }
             "mnist" => {
                 let d = mnist::<f64>(data_dir().join("mnist"))?;
-                return Ok(DataSource::Finite(FiniteData::new(spec.into(), d.x, Some(d.labels), Some(d.image_shape))?));
+                let f = FiniteData::new(spec.into(), d.x, Some(d.labels), Some(d.image_shape))?;
+                return Ok(DataSource::Finite(FiniteData { levels: Some(256), ..f }));
             }
             "ecg" => return Self::ecg(DEFAULT_ECG_WINDOW),
             _ => {}
@@ -191,6 +196,15 @@ impl DataSource {
     pub fn image_shape(&self) -> Option<(usize, usize)> {
         match self {
             DataSource::Finite(f) => f.image_shape,
+            _ => None,
+        }
+    }
+
+    /// `L` for data sets of integer values `0..L` (digits: 17, MNIST: 256),
+    /// which a continuous density models after dequantization.
+    pub fn levels(&self) -> Option<u32> {
+        match self {
+            DataSource::Finite(f) => f.levels,
             _ => None,
         }
     }

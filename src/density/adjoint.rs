@@ -19,7 +19,7 @@ use crate::density::cnf::Cnf;
 use crate::nn::{ParamStore, VelocityField};
 use crate::ode::fixed;
 use crate::tensor::{Float, Tensor};
-use crate::{Error, Result};
+use crate::{Error, Result, invalid_arg};
 
 /// Loss and gradients by the continuous adjoint.
 pub fn adjoint<T: Float, F: VelocityField<T>>(
@@ -29,6 +29,12 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
     directions: &Tensor<T>,
     loss: &impl TerminalLoss<T>,
 ) -> Result<LossAndGrads<T>> {
+    if cnf.divergence.carries_jacobian() {
+        invalid_arg!(
+            "the discrete map's Jacobian is differentiated through the solver's steps \
+             (backprop direct or checkpointed), not by the continuous adjoint (or use the exact divergence)"
+        );
+    }
     let batch = x.dims()[0];
     // Forward solve, untracked, keeping only the terminal state.
     let (end, _) = fixed::integrate_on_grid(
@@ -43,7 +49,8 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
         &cnf.grid,
         cnf.solver,
     )?;
-    let (value, a_z, a_l) = terminal_gradient(&end[0], &end[1], loss)?;
+    let (value, adj) = terminal_gradient(cnf, &end, loss)?;
+    let [a_z, a_l] = <[Tensor<T>; 2]>::try_from(adj).map_err(|_| Error::Shape("a CNF state has two parts".into()))?;
     // Backward state: [x, a, g_θ...].
     let mut y0 = vec![end[0].clone(), a_z];
     for v in store.values() {

@@ -107,18 +107,21 @@ impl Backprop {
     }
 }
 
-/// The terminal loss at `(z, ℓ)` and its gradients `(∂L/∂z, ∂L/∂ℓ)`: where
-/// the reverse sweeps of the checkpointed and adjoint methods start.
-pub(crate) fn terminal_gradient<T: Float>(
-    z: &Tensor<T>,
-    l: &Tensor<T>,
+/// The terminal loss at the state `(z, ℓ)` (or `(z, M)`, see
+/// [`Cnf::terminal_on_tape`]) and its gradient with respect to each part of
+/// the state: where the reverse sweeps of the checkpointed and adjoint
+/// methods start.
+pub(crate) fn terminal_gradient<T: Float, F>(
+    cnf: &Cnf<F>,
+    state: &[Tensor<T>],
     loss: &impl TerminalLoss<T>,
-) -> Result<(f64, Tensor<T>, Tensor<T>)> {
+) -> Result<(f64, Vec<Tensor<T>>)> {
     let tape = Tape::new();
-    let (zv, lv) = (tape.var(z.clone()), tape.var(l.clone()));
-    let value = loss(zv, lv)?;
+    let vars: Vec<Var<'_, T>> = state.iter().map(|s| tape.var(s.clone())).collect();
+    let (z, l) = cnf.terminal_on_tape(&vars)?;
+    let value = loss(z, l)?;
     let g = tape.backward(value)?;
-    Ok((value.value().item()?.to_f64(), g.get_or_zeros(zv)?, g.get_or_zeros(lv)?))
+    Ok((value.value().item()?.to_f64(), vars.iter().map(|v| g.get_or_zeros(*v)).collect::<Result<_>>()?))
 }
 
 /// One tape over the whole solve.
@@ -150,9 +153,8 @@ pub fn checkpointed<T: Float, F: VelocityField<T>>(
     directions: &Tensor<T>,
     loss: &impl TerminalLoss<T>,
 ) -> Result<LossAndGrads<T>> {
-    let batch = x.dims()[0];
     // Forward, untracked: the state at every grid point.
-    let mut states: Vec<Vec<Tensor<T>>> = vec![vec![x.clone(), Tensor::zeros_on([batch, 1], x.device())?]];
+    let mut states: Vec<Vec<Tensor<T>>> = vec![cnf.initial_state(x, directions)?];
     for w in cnf.grid.windows(2) {
         let tape = Tape::new();
         let p = store.attach_frozen(&tape);
@@ -164,9 +166,7 @@ pub fn checkpointed<T: Float, F: VelocityField<T>>(
         states.push(next.iter().map(|v| v.value()).collect());
     }
     // The terminal loss and its gradient with respect to the terminal state.
-    let last = states.last().expect("terminal state");
-    let (value, a_z, a_l) = terminal_gradient(&last[0], &last[1], loss)?;
-    let mut adj = vec![a_z, a_l];
+    let (value, mut adj) = terminal_gradient(cnf, states.last().expect("terminal state"), loss)?;
     // Backward through each step: d/dy_n ⟨adj, step(y_n)⟩.
     let mut param_grads: Option<Vec<Tensor<T>>> = None;
     for (n, w) in cnf.grid.windows(2).enumerate().rev() {

@@ -4,12 +4,15 @@
 //!
 //! `log p(x) = log q(x(T)) + ∫₀ᵀ ∇·v(x(t), t) dt`, with `q = N(0, I)`.
 //!
-//! The state integrated is `(x, ℓ)` with `dℓ/dt = ∇·v`, `ℓ(0) = 0`.
+//! The state integrated is `(x, ℓ)` with `dℓ/dt = ∇·v`, `ℓ(0) = 0`, or
+//! `(x, M)` with `dM/dt = (∂v/∂x) M`, `M(0) = I` and `ℓ = log|det M(T)|`
+//! ([`Divergence::DiscreteJacobian`]).
 
 use crate::autodiff::{Tape, Var};
 use crate::density::Divergence;
 use crate::nn::{ParamStore, Params, VelocityField};
 use crate::ode::{Tableau, fixed};
+use crate::tensor::lu::Lu;
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};
@@ -63,7 +66,21 @@ impl<F> Cnf<F> {
 }
 
 impl<F> Cnf<F> {
-    /// The augmented right-hand side `(x, ℓ) ↦ (v, ∇·v)` on a tape.
+    /// The state at `t = 0` for the points `x`: `(x, ℓ = 0)`, or with
+    /// [`Divergence::DiscreteJacobian`] `(x, M = I)`, the identity's columns
+    /// as stacked tangents (`directions`, as [`Divergence::directions_for`]
+    /// makes them).
+    pub fn initial_state<T: Float>(&self, x: &Tensor<T>, directions: &Tensor<T>) -> Result<Vec<Tensor<T>>> {
+        let second = if self.divergence.carries_jacobian() {
+            directions.clone()
+        } else {
+            Tensor::zeros_on([x.dims()[0], 1], x.device())?
+        };
+        Ok(vec![x.clone(), second])
+    }
+
+    /// The augmented right-hand side on a tape: `(x, ℓ) ↦ (v, ∇·v)`, or with
+    /// [`Divergence::DiscreteJacobian`] `(x, M) ↦ (v, (∂v/∂x) M)`.
     pub fn dynamics<'t, T: Float>(
         &self,
         p: &Params<'t, T>,
@@ -74,8 +91,31 @@ impl<F> Cnf<F> {
     where
         F: VelocityField<T>,
     {
+        if self.divergence.carries_jacobian() {
+            let (v, jm) = self.field.forward_with_tangents(p, state[0], t, state[1])?;
+            return Ok(vec![v, jm]);
+        }
         let (v, div) = self.divergence.velocity_and_divergence(&self.field, p, state[0], t, directions)?;
         Ok(vec![v, div])
+    }
+
+    /// `(z, ℓ)` from a terminal state on a tape: `ℓ` is the state's second
+    /// part, or `log|det M|` where the state carries the Jacobian.
+    pub fn terminal_on_tape<'t, T: Float>(&self, state: &[Var<'t, T>]) -> Result<(Var<'t, T>, Var<'t, T>)> {
+        let l = if self.divergence.carries_jacobian() {
+            state[1].logabsdet_stacked(state[0].shape().dim(0))?
+        } else {
+            state[1]
+        };
+        Ok((state[0], l))
+    }
+
+    /// [`Cnf::terminal_on_tape`] without gradients.
+    pub fn terminal<T: Float>(&self, state: &[Tensor<T>]) -> Result<(Tensor<T>, Tensor<T>)> {
+        let tape = Tape::new();
+        let vars: Vec<Var<'_, T>> = state.iter().map(|s| tape.constant(s.clone())).collect();
+        let (z, l) = self.terminal_on_tape(&vars)?;
+        Ok((z.value(), l.value()))
     }
 
     /// Integrates `(x, 0)` over the grid on the tape (every step recorded, so a
@@ -90,15 +130,18 @@ impl<F> Cnf<F> {
     where
         F: VelocityField<T>,
     {
-        let batch = x.shape().dim(0);
-        let l0 = x.tape().constant(Tensor::zeros_on([batch, 1], x.value().device())?);
+        let l0 = if self.divergence.carries_jacobian() {
+            directions
+        } else {
+            x.tape().constant(Tensor::zeros_on([x.shape().dim(0), 1], x.value().device())?)
+        };
         let (y, _) = fixed::integrate_on_grid(
             |t, s: &Vec<Var<'t, T>>| self.dynamics(p, t, s, directions),
             vec![x, l0],
             &self.grid,
             self.solver,
         )?;
-        Ok((y[0], y[1]))
+        self.terminal_on_tape(&y)
     }
 
     /// `log p(x)` per sample (`[batch, 1]`) on the tape.
@@ -178,6 +221,62 @@ impl<F> Cnf<F> {
         Ok(x)
     }
 
+    /// The inverse of the discrete map [`Cnf::transport`] computes, to
+    /// round-off: each step `y ↦ Φ(y)` is undone by Newton's method on
+    /// `Φ(y) = x`, started from the reverse step, with `∂Φ/∂y` carried as
+    /// tangents through the step's stages (as [`Divergence::DiscreteJacobian`]
+    /// does). [`Cnf::invert`] integrates backward instead, which undoes the
+    /// map only up to the solver's error: right for a flow read as an ODE,
+    /// not for one whose density is that of its discrete map. Newton stops at
+    /// round-off or when the residual stops halving, keeping the best iterate
+    /// (a map that is not invertible near a point has no exact inverse to find).
+    pub fn invert_map<T: Float>(&self, store: &ParamStore<T>, z: &Tensor<T>) -> Result<Tensor<T>>
+    where
+        F: VelocityField<T>,
+    {
+        const MAX_NEWTON: usize = 30;
+        self.check_points(z)?;
+        let (batch, d) = (z.dims()[0], z.dims()[1]);
+        if batch == 0 {
+            return Ok(z.clone());
+        }
+        let eye = Divergence::DiscreteJacobian.directions_for::<T>(batch, d, z.device(), &mut Rng::seed(0))?;
+        let jacobian_dynamics = |t: f64, s: &Vec<Tensor<T>>| -> Result<Vec<Tensor<T>>> {
+            let tape = Tape::new();
+            let p = store.attach_frozen(&tape);
+            let (v, jm) =
+                self.field.forward_with_tangents(&p, tape.constant(s[0].clone()), t, tape.constant(s[1].clone()))?;
+            Ok(vec![v.value(), jm.value()])
+        };
+        let mut x = z.clone();
+        for w in self.grid.windows(2).rev() {
+            let (t0, h) = (w[0], w[1] - w[0]);
+            let target = x.to_f64_vec()?;
+            let guess = fixed::step(|t, s: &Tensor<T>| self.field.eval(store, s, t), w[1], &x, -h, self.solver)?;
+            let mut rows: Vec<NewtonRow> = guess.to_f64_vec()?.chunks(d).map(NewtonRow::new).collect();
+            let mut y = guess;
+            for _ in 0..MAX_NEWTON {
+                let state = fixed::step(jacobian_dynamics, t0, &vec![y, eye.clone()], h, self.solver)?;
+                let (phi, m) = (state[0].to_f64_vec()?, state[1].to_f64_vec()?);
+                for (i, row) in rows.iter_mut().enumerate() {
+                    // ∂Φ_r/∂y_c is component r of tangent c: row c·batch + i.
+                    let jac = || (0..d * d).map(|k| m[((k % d) * batch + i) * d + k / d]).collect();
+                    let round_off =
+                        8.0 * T::EPSILON.to_f64() * target[i * d..(i + 1) * d].iter().fold(1.0, |a, v| a.max(v.abs()));
+                    row.update(&phi[i * d..(i + 1) * d], &target[i * d..(i + 1) * d], jac, round_off);
+                }
+                let next: Vec<f64> = rows.iter().flat_map(|r| r.y.iter().copied()).collect();
+                y = Tensor::<T>::from_f64s(&next, [batch, d])?.to_device(z.device())?;
+                if rows.iter().all(|r| r.done) {
+                    break;
+                }
+            }
+            let best: Vec<f64> = rows.iter().flat_map(|r| r.best.iter().copied()).collect();
+            x = Tensor::<T>::from_f64s(&best, [batch, d])?.to_device(z.device())?;
+        }
+        Ok(x)
+    }
+
     /// `n` samples: `z ~ N(0, I)` pulled back through the flow.
     pub fn sample<T: Float>(&self, store: &ParamStore<T>, n: usize, rng: &mut Rng) -> Result<Tensor<T>>
     where
@@ -203,5 +302,56 @@ impl<F> Cnf<F> {
             shape_err!("this flow lives in {d} dimensions; points of shape {} do not", x.shape());
         }
         Ok(())
+    }
+}
+
+/// One row's damped Newton iteration for `Φ(y) = x` in [`Cnf::invert_map`]:
+/// a step that does not lower the residual is retried at half its length
+/// from the best point, until it is 1/64 of a Newton step.
+struct NewtonRow {
+    /// The point where `Φ` is evaluated next.
+    y: Vec<f64>,
+    /// The point with the least residual so far, its residual and its Newton step.
+    best: Vec<f64>,
+    best_residual: f64,
+    step: Vec<f64>,
+    damping: f64,
+    done: bool,
+}
+
+impl NewtonRow {
+    fn new(guess: &[f64]) -> Self {
+        NewtonRow {
+            y: guess.to_vec(),
+            best: guess.to_vec(),
+            best_residual: f64::INFINITY,
+            step: vec![0.0; guess.len()],
+            damping: 1.0,
+            done: false,
+        }
+    }
+
+    /// Takes `Φ(y)` and, lazily, `∂Φ/∂y` (row-major) at the current point.
+    fn update(&mut self, phi: &[f64], target: &[f64], jac: impl FnOnce() -> Vec<f64>, round_off: f64) {
+        if self.done {
+            return;
+        }
+        let r: Vec<f64> = phi.iter().zip(target).map(|(a, b)| a - b).collect();
+        let residual = r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if residual < self.best_residual {
+            self.best.clone_from(&self.y);
+            self.best_residual = residual;
+            self.damping = 1.0;
+            match Lu::factor(jac(), r.len()) {
+                Some(lu) if residual > round_off => self.step = lu.solve(&r),
+                _ => self.done = true,
+            }
+        } else {
+            self.damping *= 0.5;
+            self.done = self.damping < 1.0 / 64.0;
+        }
+        for ((y, b), s) in self.y.iter_mut().zip(&self.best).zip(&self.step) {
+            *y = b - self.damping * s;
+        }
     }
 }

@@ -134,19 +134,25 @@ impl<T: Float> Block<T> {
         Ok(y.into_iter().next().expect("one part in, one part out"))
     }
 
-    /// The block's map `x(0) ↦ x(T_n)`, or its inverse with `reverse`.
+    /// The block's map `x(0) ↦ x(T_n)`, or its inverse with `reverse` (on a
+    /// fixed grid, the discrete map's exact inverse where the block was
+    /// trained on that map's Jacobian; see [`Cnf::invert_map`]).
     fn map(&self, x: &Tensor<T>, reverse: bool, opts: EvalOptions) -> Result<Tensor<T>> {
         let t_end = self.spec.t_end();
         match (opts.adaptive, reverse) {
             (Some(tol), false) => self.integrate_adaptive(x, 0.0, t_end, tol),
             (Some(tol), true) => self.integrate_adaptive(x, t_end, 0.0, tol),
             (None, false) => self.cnf_with_step(opts.step)?.transport(&self.store, x),
+            // A block whose density is its discrete map's is inverted exactly.
+            (None, true) if self.spec.divergence.carries_jacobian() => {
+                self.cnf_with_step(opts.step)?.invert_map(&self.store, x)
+            }
             (None, true) => self.cnf_with_step(opts.step)?.invert(&self.store, x),
         }
     }
 }
 
-/// `(v, ∇·v)` at one state, each evaluation on a tape of its own that is
+/// `(v, ∇·v)` (or `(v, (∂v/∂x) M)`) at one state, each evaluation on a tape of its own that is
 /// dropped at once: without gradients nothing needs to outlive the step, and
 /// the buffers go straight back to the pool.
 fn untracked_dynamics<T: Float>(
@@ -286,14 +292,15 @@ impl<T: Float> BlockFlow<T> {
             let mut total = Tensor::zeros_on([len, 1], x.device())?;
             for (block, cnf) in self.blocks.iter().zip(&cnfs) {
                 let dirs = cnf.divergence.directions_for(len, self.dim, x.device(), rng)?;
-                let (mut state, _) = fixed::integrate_on_grid(
+                let (state, _) = fixed::integrate_on_grid(
                     |t, s: &Vec<Tensor<T>>| untracked_dynamics(cnf, &block.store, t, s, &dirs),
-                    vec![y, Tensor::zeros_on([len, 1], x.device())?],
+                    cnf.initial_state(&y, &dirs)?,
                     &cnf.grid,
                     cnf.solver,
                 )?;
-                total = total.add(&state.pop().expect("a state has ℓ"))?;
-                y = state.pop().expect("a state has x");
+                let (z, l) = cnf.terminal(&state)?;
+                total = total.add(&l)?;
+                y = z;
             }
             let tape = Tape::new();
             let lp = standard_normal_log_prob(tape.constant(y))?.value().add(&total)?;

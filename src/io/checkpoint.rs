@@ -50,6 +50,7 @@ pub fn spec_to_json(spec: &BlockSpec) -> Value {
     let act = activation_to_json(spec.act);
     let divergence = match spec.divergence {
         Divergence::Exact => json!({"name": "exact"}),
+        Divergence::DiscreteJacobian => json!({"name": "jacobian"}),
         Divergence::Hutchinson { probes, probe } => json!({
             "name": "hutchinson",
             "probes": probes,
@@ -94,6 +95,7 @@ pub fn spec_from_json(v: &Value) -> std::result::Result<BlockSpec, String> {
     let d = field("divergence")?;
     let divergence = match d.get("name").and_then(Value::as_str) {
         Some("exact") => Divergence::Exact,
+        Some("jacobian") => Divergence::DiscreteJacobian,
         Some("hutchinson") => Divergence::Hutchinson {
             probes: usize_of(d.get("probes").ok_or("hutchinson without probes")?, "probes")?,
             probe: match d.get("probe").and_then(Value::as_str) {

@@ -53,10 +53,13 @@ impl Model {
                 message: format!("the standardization has {} dimensions, the flow {}", st.dim(), flow.dim),
             });
         }
-        let divergence = if flow.dim <= EXACT_DIVERGENCE_MAX_DIM {
-            Divergence::Exact
-        } else {
+        let trained_on_jacobian = flow.blocks.iter().any(|b| b.spec.divergence.carries_jacobian());
+        let divergence = if flow.dim > EXACT_DIVERGENCE_MAX_DIM {
             Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }
+        } else if trained_on_jacobian {
+            Divergence::DiscreteJacobian
+        } else {
+            Divergence::Exact
         };
         Ok(Model { flow, standardizer, opts: EvalOptions { divergence: Some(divergence), ..EvalOptions::default() } })
     }

@@ -7,14 +7,18 @@
 //! channel, `y = γ ⊙ x̂` (the shift `β` is left to the caller, which adds it
 //! together with the time embedding inside the fused bias + activation).
 //!
-//! Derivatives: the reverse rule comes from the tape (the op is a composite
-//! of means, differences and products). The forward-mode tangent, for a
+//! Derivatives: [`GroupNorm::forward`] is one fused kernel each way
+//! ([`crate::backend::cpu::group_norm`], which gives the reverse rule). The
+//! tangent path is a composite of means, differences and products on the
+//! tape, so that its own gradient (through the primal's statistics) comes
+//! from the tape too. The forward-mode tangent, for a
 //! tangent `u` of `x`, is `dx̂ = (u − mean(u) − x̂ ⊙ mean(x̂ ⊙ u))/s` with the
 //! means over the same block, and `dy = γ ⊙ dx̂`: linear in `u`, with the
 //! primal's statistics.
 
 use super::params::{ParamId, ParamStore, Params};
 use crate::autodiff::Var;
+use crate::backend::cpu::group_norm::GroupGeometry;
 use crate::tensor::{Float, Tensor};
 use crate::{Result, invalid_arg, shape_err};
 
@@ -86,8 +90,13 @@ impl GroupNorm {
         pixels: usize,
     ) -> Result<Var<'t, T>> {
         self.check(&x, images, pixels)?;
-        let (xhat, _) = self.standardize(x, images, pixels)?;
-        xhat.reshape([images * pixels, self.channels])?.mul(&p.var(self.gamma))
+        let g = GroupGeometry { images, pixels, channels: self.channels, groups: self.groups };
+        let gamma = p.var(self.gamma);
+        let (y, xhat, r) = x.value().group_norm(&gamma.value(), &g, self.eps)?;
+        Ok(x.tape().custom(&[x, gamma], y, move |inputs, _, gy| {
+            let (gx, ggamma) = gy.group_norm_backward(&xhat, &r, &inputs[1], &g)?;
+            Ok(vec![Some(gx), Some(ggamma)])
+        }))
     }
 
     /// The same with tangent images stacked below `batch` primal ones: `x`

@@ -6,6 +6,7 @@
 use super::{Float, Tensor};
 use crate::Result;
 use crate::backend::cpu::conv::{ConvGeometry, PoolGeometry};
+use crate::backend::cpu::group_norm::GroupGeometry;
 
 impl<T: Float> Tensor<T> {
     /// The patch matrix `[batch·h_out·w_out, kh·kw·c]` of a convolution over
@@ -57,5 +58,25 @@ impl<T: Float> Tensor<T> {
     pub fn upsample_nearest(&self, g: &PoolGeometry) -> Result<Self> {
         let out = self.storage.upsample_nearest(g)?;
         Ok(self.with_storage(out, [g.batch * g.h * g.w, g.c].into()))
+    }
+
+    /// Group normalization of `[images·pixels, C]` rows scaled by `gamma`:
+    /// `(γ ⊙ x̂, x̂, r)` with `r = 1/√(σ² + ε)` of `[images, groups]`.
+    pub fn group_norm(&self, gamma: &Self, g: &GroupGeometry, eps: f64) -> Result<(Self, Self, Self)> {
+        let (y, xh, r) = self.storage.group_norm(&gamma.storage, g, eps)?;
+        let rows: crate::tensor::Shape = [g.images * g.pixels, g.channels].into();
+        Ok((
+            self.with_storage(y, rows.clone()),
+            self.with_storage(xh, rows),
+            self.with_storage(r, [g.images, g.groups].into()),
+        ))
+    }
+    /// `(gx, gγ)` of [`Tensor::group_norm`] from the output gradient `self`.
+    pub fn group_norm_backward(&self, xhat: &Self, r: &Self, gamma: &Self, g: &GroupGeometry) -> Result<(Self, Self)> {
+        let (gx, gg) = self.storage.group_norm_backward(&xhat.storage, &r.storage, &gamma.storage, g)?;
+        Ok((
+            self.with_storage(gx, [g.images * g.pixels, g.channels].into()),
+            self.with_storage(gg, [g.channels].into()),
+        ))
     }
 }

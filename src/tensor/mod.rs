@@ -4,6 +4,7 @@
 
 mod conv;
 pub mod dtype;
+pub mod lu;
 pub mod pool;
 pub mod random;
 pub mod shape;

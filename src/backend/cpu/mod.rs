@@ -5,6 +5,7 @@ pub mod conv;
 mod copy;
 mod elementwise;
 pub mod gemm;
+pub mod group_norm;
 mod matmul;
 mod reduce;
 pub mod simd;

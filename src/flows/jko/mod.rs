@@ -29,7 +29,12 @@
 //!   late blocks do once the particles are close to `N(0, I)`: they fold the
 //!   plane, which the solver's divergence integral misreads as a gain in
 //!   likelihood (RESULTS.md). A resumed run does not know that its last
-//!   block was discarded: it trains that block again and discards it again;
+//!   block was discarded: it trains that block again and discards it again.
+//!   With `divergence = DiscreteJacobian` the loss's `∫∇·v` is replaced by
+//!   `log|det|` of the map the solver computes, which has no such gain to
+//!   offer: a fold would have to pass through `det = 0`, where the loss is
+//!   infinite, and the flow's density and inverse are those of the discrete
+//!   map exactly. That is the setting that reaches the paper's rose NLL;
 //! - time reparametrization with refinement ([`reparam`]): after the pass,
 //!   the grid is re-timed so that blocks move about equal W2 distances and
 //!   the blocks are retrained on it, warm-started from the old ones.
