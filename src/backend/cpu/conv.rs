@@ -17,6 +17,7 @@
 use super::gemm::Transpose;
 use super::team;
 use crate::tensor::Float;
+use crate::tensor::pool::Buffer;
 use crate::{Result, shape_err};
 
 /// Below this many output elements a kernel stays on the calling thread.
@@ -237,7 +238,7 @@ pub fn conv_forward<T: Float>(x: &[T], w: &[T], g: &ConvGeometry, c_out: usize, 
         let lo = task * per;
         let n = out.len() / (rows_per_image * c_out);
         let pg = part(g, lo, lo + n);
-        let mut cols = vec![T::ZERO; pg.cols_len()];
+        let mut cols = Buffer::<T>::uninit(pg.cols_len());
         im2col_serial(&x[lo * image..(lo + n) * image], &pg, &mut cols);
         super::gemm::gemm(
             Transpose::No,
@@ -266,7 +267,7 @@ pub fn conv_backward_input<T: Float>(gy: &[T], w: &[T], g: &ConvGeometry, c_out:
         let lo = task * per;
         let n = out.len() / image;
         let pg = part(g, lo, lo + n);
-        let mut cols = vec![T::ZERO; pg.cols_len()];
+        let mut cols = Buffer::<T>::uninit(pg.cols_len());
         let rows = n * rows_per_image;
         super::gemm::gemm(
             Transpose::No,
@@ -301,10 +302,10 @@ pub fn conv_backward_weight<T: Float>(x: &[T], gy: &[T], g: &ConvGeometry, c_out
         let lo = task * per;
         let n = per.min(g.batch - lo);
         let pg = part(g, lo, lo + n);
-        let mut cols = vec![T::ZERO; pg.cols_len()];
+        let mut cols = Buffer::<T>::uninit(pg.cols_len());
         im2col_serial(&x[lo * image..(lo + n) * image], &pg, &mut cols);
         let rows = n * rows_per_image;
-        let mut out = vec![T::ZERO; k * c_out];
+        let mut out = Buffer::<T>::uninit(k * c_out);
         super::gemm::gemm(
             Transpose::Yes,
             Transpose::No,
@@ -324,7 +325,7 @@ pub fn conv_backward_weight<T: Float>(x: &[T], gy: &[T], g: &ConvGeometry, c_out
     });
     gw.fill(T::ZERO);
     for p in partials {
-        for (a, b) in gw.iter_mut().zip(p) {
+        for (a, &b) in gw.iter_mut().zip(p.iter()) {
             *a += b;
         }
     }
