@@ -84,9 +84,10 @@ fn log_dets(cnf: &Cnf<TimeMlp>, store: &ParamStore<f64>, x: &Tensor<f64>) -> Vec
     l.value().to_vec().unwrap()
 }
 
-fn the_discrete_jacobian_is_the_derivative_of_the_solver_map(dev: Device) {
-    // Three RK4 steps of a field with large weights: far from the flow map,
-    // so the divergence integral and the map's log-determinant differ.
+/// Three RK4 steps of a field with large weights, on its discrete map's
+/// Jacobian: far from the flow map, so the divergence integral and the map's
+/// log-determinant differ, and reverse steps do not invert the map.
+fn steep_cnf(dev: Device) -> (ParamStore<f64>, Cnf<TimeMlp>) {
     let mut store = ParamStore::new();
     let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
     for v in store.values_mut() {
@@ -94,6 +95,11 @@ fn the_discrete_jacobian_is_the_derivative_of_the_solver_map(dev: Device) {
     }
     let store = store.to_device(dev).unwrap();
     let cnf = Cnf::new(f, 1.0, 3, &RK4, Divergence::DiscreteJacobian).unwrap();
+    (store, cnf)
+}
+
+fn the_discrete_jacobian_is_the_derivative_of_the_solver_map(dev: Device) {
+    let (store, cnf) = steep_cnf(dev);
     let (x, b) = batch(dev);
     let l = log_dets(&cnf, &store, &x);
     let xv = x.to_vec().unwrap();
@@ -125,13 +131,7 @@ fn the_discrete_jacobian_is_the_derivative_of_the_solver_map(dev: Device) {
 }
 
 fn the_discrete_map_is_inverted_to_round_off(dev: Device) {
-    let mut store = ParamStore::new();
-    let f = TimeMlp::new(&mut store, "v", 2, &[8, 8], Activation::Tanh, Init::XavierNormal, &mut Rng::seed(7)).unwrap();
-    for v in store.values_mut() {
-        *v = v.scale(2.5).unwrap();
-    }
-    let store = store.to_device(dev).unwrap();
-    let cnf = Cnf::new(f, 1.0, 3, &RK4, Divergence::DiscreteJacobian).unwrap();
+    let (store, cnf) = steep_cnf(dev);
     let x = random_inputs(&[&[64, 2]], -1.5, 1.5).remove(0).to_device(dev).unwrap();
     let z = cnf.transport(&store, &x).unwrap();
     let err = |back: Tensor<f64>| back.sub(&x).unwrap().to_vec().unwrap().iter().map(|v| v.abs()).fold(0.0, f64::max);
