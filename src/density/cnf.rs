@@ -240,7 +240,6 @@ impl<F> Cnf<F> {
         if batch == 0 {
             return Ok(z.clone());
         }
-        let eye = Divergence::DiscreteJacobian.directions_for::<T>(batch, d, z.device(), &mut Rng::seed(0))?;
         let jacobian_dynamics = |t: f64, s: &Vec<Tensor<T>>| -> Result<Vec<Tensor<T>>> {
             let tape = Tape::new();
             let p = store.attach_frozen(&tape);
@@ -254,21 +253,25 @@ impl<F> Cnf<F> {
             let target = x.to_f64_vec()?;
             let guess = fixed::step(|t, s: &Tensor<T>| self.field.eval(store, s, t), w[1], &x, -h, self.solver)?;
             let mut rows: Vec<NewtonRow> = guess.to_f64_vec()?.chunks(d).map(NewtonRow::new).collect();
-            let mut y = guess;
             for _ in 0..MAX_NEWTON {
-                let state = fixed::step(jacobian_dynamics, t0, &vec![y, eye.clone()], h, self.solver)?;
-                let (phi, m) = (state[0].to_f64_vec()?, state[1].to_f64_vec()?);
-                for (i, row) in rows.iter_mut().enumerate() {
-                    // ∂Φ_r/∂y_c is component r of tangent c: row c·batch + i.
-                    let jac = || (0..d * d).map(|k| m[((k % d) * batch + i) * d + k / d]).collect();
-                    let round_off =
-                        8.0 * T::EPSILON.to_f64() * target[i * d..(i + 1) * d].iter().fold(1.0, |a, v| a.max(v.abs()));
-                    row.update(&phi[i * d..(i + 1) * d], &target[i * d..(i + 1) * d], jac, round_off);
-                }
-                let next: Vec<f64> = rows.iter().flat_map(|r| r.y.iter().copied()).collect();
-                y = Tensor::<T>::from_f64s(&next, [batch, d])?.to_device(z.device())?;
-                if rows.iter().all(|r| r.done) {
+                // Only the rows still iterating are evaluated: after two or
+                // three steps most have converged.
+                let active: Vec<usize> = (0..batch).filter(|&i| !rows[i].done).collect();
+                let n = active.len();
+                if n == 0 {
                     break;
+                }
+                let y: Vec<f64> = active.iter().flat_map(|&i| rows[i].y.iter().copied()).collect();
+                let y = Tensor::<T>::from_f64s(&y, [n, d])?.to_device(z.device())?;
+                let eye = Divergence::DiscreteJacobian.directions_for::<T>(n, d, z.device(), &mut Rng::seed(0))?;
+                let state = fixed::step(jacobian_dynamics, t0, &vec![y, eye], h, self.solver)?;
+                let (phi, m) = (state[0].to_f64_vec()?, state[1].to_f64_vec()?);
+                for (k, &i) in active.iter().enumerate() {
+                    // ∂Φ_r/∂y_c is component r of tangent c: row c·n + k.
+                    let jac = || (0..d * d).map(|q| m[((q % d) * n + k) * d + q / d]).collect();
+                    let at = &target[i * d..(i + 1) * d];
+                    let round_off = 8.0 * T::EPSILON.to_f64() * at.iter().fold(1.0, |a, v| a.max(v.abs()));
+                    rows[i].update(&phi[k * d..(k + 1) * d], at, jac, round_off);
                 }
             }
             let best: Vec<f64> = rows.iter().flat_map(|r| r.best.iter().copied()).collect();
@@ -305,9 +308,14 @@ impl<F> Cnf<F> {
     }
 }
 
+/// Residuals within this factor of the round-off estimate count as converged
+/// once a full Newton step stops lowering them.
+const NOISE_FLOOR: f64 = 1e3;
+
 /// One row's damped Newton iteration for `Φ(y) = x` in [`Cnf::invert_map`]:
 /// a step that does not lower the residual is retried at half its length
-/// from the best point, until it is 1/64 of a Newton step.
+/// from the best point, until it is 1/64 of a Newton step (or at once done,
+/// at the noise floor).
 struct NewtonRow {
     /// The point where `Φ` is evaluated next.
     y: Vec<f64>,
@@ -347,8 +355,10 @@ impl NewtonRow {
                 _ => self.done = true,
             }
         } else {
+            // Near round-off a full step that does not help means the
+            // arithmetic's noise floor is reached: no line search.
             self.damping *= 0.5;
-            self.done = self.damping < 1.0 / 64.0;
+            self.done = self.damping < 1.0 / 64.0 || self.best_residual <= NOISE_FLOOR * round_off;
         }
         for ((y, b), s) in self.y.iter_mut().zip(&self.best).zip(&self.step) {
             *y = b - self.damping * s;
