@@ -45,7 +45,7 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
             let f = cnf.dynamics(&p, t, &y, tape.constant(directions.clone()))?;
             Ok(f.iter().map(|v| v.value()).collect())
         },
-        vec![x.clone(), Tensor::zeros_on([batch, 1], x.device())?],
+        cnf.initial_state(x, directions)?,
         &cnf.grid,
         cnf.solver,
     )?;
