@@ -13,28 +13,20 @@ use super::data::{RunData, dequantize, subsample};
 use super::run_dir::TrainedRun;
 use super::settings::Settings;
 use crate::data::{DataSource, Standardizer};
-use crate::density::{Divergence, Probe};
+use crate::density::Divergence;
 use crate::flows::{BlockFlow, EvalOptions};
+use crate::io::model::evaluation_divergence;
 use crate::metrics::{Bandwidth, bits_per_dim, energy_distance, inversion_error, kl_monte_carlo, mean_nll, mmd2, w2};
 use crate::tensor::Tensor;
 use crate::{Result, Rng, invalid_arg, setting};
 
-/// Dimensions up to which the evaluation computes the divergence exactly.
-pub const EXACT_DIVERGENCE_MAX_DIM: usize = 16;
-
 /// How the evaluation integrates the flow: the settings' `eval_step` (0 keeps
-/// the training grid) and the exact divergence where it is affordable; a flow
-/// trained on its discrete map's Jacobian is evaluated on it too.
+/// the training grid) and [`evaluation_divergence`]; a flow trained on its
+/// discrete map's Jacobian is evaluated on it too.
 pub fn eval_options(s: &Settings, dim: usize) -> EvalOptions {
     let step = setting!(s, eval_step);
-    let divergence = if dim <= EXACT_DIVERGENCE_MAX_DIM {
-        match Divergence::from_name(&setting!(s, divergence)) {
-            Ok(Divergence::DiscreteJacobian) => Divergence::DiscreteJacobian,
-            _ => Divergence::Exact,
-        }
-    } else {
-        Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }
-    };
+    let jacobian = matches!(Divergence::from_name(&setting!(s, divergence)), Ok(Divergence::DiscreteJacobian));
+    let divergence = evaluation_divergence(dim, jacobian);
     EvalOptions { step: (step > 0.0).then_some(step), divergence: Some(divergence), ..EvalOptions::default() }
 }
 

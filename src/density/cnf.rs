@@ -227,9 +227,10 @@ impl<F> Cnf<F> {
     /// tangents through the step's stages (as [`Divergence::DiscreteJacobian`]
     /// does). [`Cnf::invert`] integrates backward instead, which undoes the
     /// map only up to the solver's error: right for a flow read as an ODE,
-    /// not for one whose density is that of its discrete map. Newton stops at
-    /// round-off or when the residual stops halving, keeping the best iterate
-    /// (a map that is not invertible near a point has no exact inverse to find).
+    /// not for one whose density is that of its discrete map. Each row's
+    /// Newton iteration stops at round-off, at the noise floor, or when its
+    /// line search gives up (see `NewtonRow`), keeping its best iterate (a map
+    /// that is not invertible near a point has no exact inverse to find).
     pub fn invert_map<T: Float>(&self, store: &ParamStore<T>, z: &Tensor<T>) -> Result<Tensor<T>>
     where
         F: VelocityField<T>,

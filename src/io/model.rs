@@ -27,6 +27,19 @@ use crate::{Error, Result, Rng, shape_err};
 /// Rademacher probe per point) instead of the exact trace, as `eval` does.
 pub const EXACT_DIVERGENCE_MAX_DIM: usize = 16;
 
+/// How a trained flow's log-density is evaluated in `dim` dimensions: the
+/// exact trace where it is affordable, Hutchinson's estimator above, and the
+/// discrete map's log-determinant for a flow trained on it (`jacobian`).
+pub fn evaluation_divergence(dim: usize, jacobian: bool) -> Divergence {
+    if dim > EXACT_DIVERGENCE_MAX_DIM {
+        Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }
+    } else if jacobian {
+        Divergence::DiscreteJacobian
+    } else {
+        Divergence::Exact
+    }
+}
+
 /// A trained flow with its data standardization.
 pub struct Model {
     flow: BlockFlow<f32>,
@@ -54,13 +67,7 @@ impl Model {
             });
         }
         let trained_on_jacobian = flow.blocks.iter().any(|b| b.spec.divergence.carries_jacobian());
-        let divergence = if flow.dim > EXACT_DIVERGENCE_MAX_DIM {
-            Divergence::Hutchinson { probes: 1, probe: Probe::Rademacher }
-        } else if trained_on_jacobian {
-            Divergence::DiscreteJacobian
-        } else {
-            Divergence::Exact
-        };
+        let divergence = evaluation_divergence(flow.dim, trained_on_jacobian);
         Ok(Model { flow, standardizer, opts: EvalOptions { divergence: Some(divergence), ..EvalOptions::default() } })
     }
 
