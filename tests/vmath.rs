@@ -593,3 +593,87 @@ fn with_isa_restores_and_never_exceeds_the_cpu() {
     });
     assert_eq!(simd::isa(), best);
 }
+
+// ---------------------------------------------------------------------------
+// f64: the Box–Muller functions, against the standard library (libm, itself
+// within about half an ulp of exact).
+
+mod f64_functions {
+    use super::*;
+    use wasserflow::backend::cpu::vmath_f64::{box_muller, ln_f64, sin_cos_f64};
+
+    /// `|got − want|` in units of the f64 spacing at `want`.
+    fn ulp64(got: f64, want: f64) -> f64 {
+        if got == want {
+            return 0.0;
+        }
+        let a = want.abs().max(f64::MIN_POSITIVE);
+        let exp = ((a.to_bits() >> 52) as i32 - 1023) - 52;
+        (got - want).abs() / 2f64.powi(exp)
+    }
+
+    fn random64(n: usize, seed: u64) -> impl Iterator<Item = f64> {
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
+        (0..n).map(move |_| (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+
+    #[test]
+    fn ln_f64_within_one_ulp_of_std() {
+        // Every binade, subnormals included, by bit pattern; then dense
+        // around 1, where the two forms of the algorithm meet.
+        let (lo, hi) = (1u64, f64::MAX.to_bits());
+        let by_bits = (0..2_000_000u64).map(|i| f64::from_bits(lo + (hi - lo) / 2_000_000 * i));
+        let near_one = random64(1_000_000, 3).map(|u| 0.5 + 1.5 * u);
+        let mut worst = (0.0, 0.0);
+        for x in by_bits.chain(near_one) {
+            let e = ulp64(ln_f64(x), x.ln());
+            if e > worst.0 {
+                worst = (e, x);
+            }
+        }
+        println!("ln_f64: max {:.3} ulp from std at {:e}", worst.0, worst.1);
+        assert!(worst.0 <= 1.0, "ln_f64 is {} ulp from std at {:e}", worst.0, worst.1);
+    }
+
+    #[test]
+    fn sin_cos_f64_within_one_ulp_of_std() {
+        let pio2 = std::f64::consts::FRAC_PI_2;
+        let box_muller_range = random64(1_000_000, 5).map(|u| 2.0 * std::f64::consts::PI * u);
+        let wide = random64(1_000_000, 7).map(|u| (2.0 * u - 1.0) * 524_288.0 * pio2);
+        // Near multiples of π/2, where the reduction cancels: the doubles
+        // closest to n·π/2 and their neighbours.
+        let near = (1..4000i64).flat_map(|n| {
+            let c = n as f64 * pio2;
+            (-3i64..=3).map(move |k| f64::from_bits((c.to_bits() as i64 + k) as u64))
+        });
+        let mut worst = (0.0, 0.0);
+        for x in box_muller_range.chain(wide).chain(near) {
+            let (s, c) = sin_cos_f64(x);
+            for e in [ulp64(s, x.sin()), ulp64(c, x.cos())] {
+                if e > worst.0 {
+                    worst = (e, x);
+                }
+            }
+        }
+        println!("sin_cos_f64: max {:.3} ulp from std at {:e}", worst.0, worst.1);
+        assert!(worst.0 <= 1.0, "sin_cos_f64 is {} ulp from std at {:e}", worst.0, worst.1);
+    }
+
+    #[test]
+    fn f64_special_values() {
+        assert_eq!(ln_f64(1.0), 0.0);
+        assert_eq!(ln_f64(0.0), f64::NEG_INFINITY);
+        assert_eq!(ln_f64(-0.0), f64::NEG_INFINITY);
+        assert_eq!(ln_f64(f64::INFINITY), f64::INFINITY);
+        assert!(ln_f64(-1.0).is_nan() && ln_f64(f64::NAN).is_nan() && ln_f64(f64::NEG_INFINITY).is_nan());
+        assert_eq!(ln_f64(f64::MIN_POSITIVE / 4.0), (f64::MIN_POSITIVE / 4.0).ln());
+        assert_eq!(sin_cos_f64(0.0), (0.0, 1.0));
+        let (s, c) = sin_cos_f64(f64::NAN);
+        assert!(s.is_nan() && c.is_nan());
+        // Box–Muller at the ends of its uniforms: u1 = 1 gives radius 0, the
+        // smallest u1 the radius √(2·53 ln 2) ≈ 8.57.
+        assert_eq!(box_muller(1.0, 0.3), (0.0, 0.0));
+        let (c, s) = box_muller(f64::EPSILON / 2.0, 0.0);
+        assert!((c - (2.0 * 53.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-12 && s == 0.0);
+    }
+}

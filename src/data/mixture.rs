@@ -137,17 +137,18 @@ impl GaussianMixture {
     /// `n` samples as `[n, d]`.
     pub fn sample<T: Float>(&self, n: usize, rng: &mut Rng) -> Result<Tensor<T>> {
         let d = self.dim();
+        // Per point: the component's uniform, then d normals.
+        let (mut picks, mut normals) = (vec![0.0; n], vec![0.0; n * d]);
+        rng.uniforms_and_normals(n, 1, d, &mut picks, &mut normals);
         let mut out = Vec::with_capacity(n * d);
-        let mut z = vec![0.0; d];
-        for _ in 0..n {
-            let k = self.pick_component(rng.uniform());
+        for (&u, z) in picks.iter().zip(normals.chunks_exact(d.max(1))) {
+            let k = self.pick_component(u);
             let mu = &self.means[k];
             match &self.covs[k] {
-                Covariance::Isotropic(s) => out.extend(mu.iter().map(|m| T::from_f64(m + s * rng.normal()))),
+                Covariance::Isotropic(s) => out.extend(mu.iter().zip(z).map(|(m, v)| T::from_f64(m + s * v))),
                 Covariance::Full { chol } => {
-                    z.iter_mut().for_each(|v| *v = rng.normal());
                     for i in 0..d {
-                        let lz: f64 = chol[i * d..i * d + i + 1].iter().zip(&z).map(|(l, v)| l * v).sum();
+                        let lz: f64 = chol[i * d..i * d + i + 1].iter().zip(z).map(|(l, v)| l * v).sum();
                         out.push(T::from_f64(mu[i] + lz));
                     }
                 }

@@ -348,9 +348,11 @@ impl<T: Float> FmTrainer<T> {
 /// dropped without having been taken from it, so per-iteration noise made
 /// that way would grow the pool every iteration.
 pub fn standard_normal<T: Float>(n: usize, d: usize, rng: &mut Rng) -> Result<Tensor<T>> {
+    let mut draws = vec![0.0; n * d];
+    rng.fill_normal(&mut draws);
     let mut z = Tensor::zeros([n, d]);
-    for v in z.make_mut()? {
-        *v = T::from_f64(rng.normal());
+    for (v, &w) in z.make_mut()?.iter_mut().zip(&draws) {
+        *v = T::from_f64(w);
     }
     Ok(z)
 }

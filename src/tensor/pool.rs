@@ -5,10 +5,18 @@
 //! for page faults on fresh memory; keeping freed buffers by length and
 //! handing them out again removes that cost (SPEC: no allocation per op in
 //! the hot loop). The cache is bounded; beyond the bound buffers are freed.
+//!
+//! A thread gets back the buffers it freed itself when it can: their cache
+//! lines are still in its core's cache, owned. A buffer last written on
+//! another core costs a cross-core ownership request per line on the first
+//! store, which the store buffer serializes (tens of nanoseconds per 64
+//! bytes on the 2-core VM), so data-parallel shards that swapped buffers
+//! every iteration would pay it on every activation they write.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::{LazyLock, Mutex};
+use std::thread::{self, ThreadId};
 
 /// Upper bound on bytes kept in one element type's cache.
 const MAX_CACHED_BYTES: usize = 1 << 30;
@@ -21,7 +29,8 @@ pub struct Pool<T> {
 }
 
 struct PoolInner<T> {
-    free: HashMap<usize, Vec<Vec<T>>>,
+    /// By length: the free buffers, each with the thread that freed it.
+    free: HashMap<usize, Vec<(ThreadId, Vec<T>)>>,
     bytes: usize,
 }
 
@@ -34,8 +43,11 @@ impl<T> Pool<T> {
         if len < MIN_CACHED_LEN {
             return None;
         }
+        let me = thread::current().id();
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let v = g.free.get_mut(&len)?.pop()?;
+        let list = g.free.get_mut(&len)?;
+        let at = list.iter().rposition(|(owner, _)| *owner == me).or(list.len().checked_sub(1))?;
+        let (_, v) = list.remove(at);
         g.bytes -= len * size_of::<T>();
         Some(v)
     }
@@ -51,7 +63,7 @@ impl<T> Pool<T> {
             return;
         }
         g.bytes += bytes;
-        g.free.entry(len).or_default().push(v);
+        g.free.entry(len).or_default().push((thread::current().id(), v));
     }
 
     /// Frees every cached buffer.

@@ -6,6 +6,23 @@ use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 
 use super::{Float, Shape, Tensor};
 use crate::Result;
+use crate::backend::cpu::simd;
+use crate::backend::cpu::vmath_f64::box_muller;
+
+/// `out[2i], out[2i+1] = box_muller(u1[i], u2[i])`, compiled for the best ISA.
+fn box_muller_batch(u1: &[f64], u2: &[f64], out: &mut [f64]) {
+    assert!(u1.len() == u2.len() && out.len() == 2 * u1.len(), "Box–Muller batch lengths do not match");
+    simd::vectorized(
+        #[inline(always)]
+        || {
+            for ((o, &a), &b) in out.chunks_exact_mut(2).zip(u1).zip(u2) {
+                let (c, s) = box_muller(a, b);
+                o[0] = c;
+                o[1] = s;
+            }
+        },
+    );
+}
 
 /// The crate's random number generator.
 #[derive(Clone, Debug)]
@@ -44,12 +61,72 @@ impl Rng {
         if let Some(z) = self.spare_normal.take() {
             return z;
         }
-        let u1 = 1.0 - self.uniform(); // (0, 1]: log is finite
-        let u2 = self.uniform();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (s, c) = (2.0 * std::f64::consts::PI * u2).sin_cos();
-        self.spare_normal = Some(r * s);
-        r * c
+        let (u1, u2) = self.box_muller_uniforms();
+        let (c, s) = box_muller(u1, u2);
+        self.spare_normal = Some(s);
+        c
+    }
+    /// The two uniforms of one Box–Muller pair, `u1` in (0, 1] (its log is
+    /// finite) and `u2` in [0, 1).
+    fn box_muller_uniforms(&mut self) -> (f64, f64) {
+        let u1 = 1.0 - self.uniform();
+        (u1, self.uniform())
+    }
+    /// Fills `out` with the deviates `out.len()` calls of [`Rng::normal`]
+    /// would return, bit for bit, leaving the generator in the same state;
+    /// the transforms run in a vectorized batch.
+    pub fn fill_normal(&mut self, out: &mut [f64]) {
+        self.uniforms_and_normals(1, 0, out.len(), &mut [], out);
+    }
+    /// For each of `points` points, `extra` uniforms then `d` normals, in the
+    /// order and with the bits of the scalar loop `for _ in 0..points {
+    /// uniform() × extra; normal() × d }`, with the normals' transforms in
+    /// one vectorized batch. `uniforms` gets `points·extra` values, `normals`
+    /// `points·d`, both point by point.
+    pub fn uniforms_and_normals(
+        &mut self,
+        points: usize,
+        extra: usize,
+        d: usize,
+        uniforms: &mut [f64],
+        normals: &mut [f64],
+    ) {
+        assert!(uniforms.len() == points * extra && normals.len() == points * d, "output lengths do not match");
+        // Draw in the scalar loop's order, recording each pair's uniforms;
+        // the deviates come out of the pairs in order, so the normals are the
+        // pending spare (if any) followed by c₀, s₀, c₁, s₁, …
+        let spare = self.spare_normal.take();
+        let mut have_spare = spare.is_some();
+        let pairs_needed = (points * d).saturating_sub(usize::from(have_spare)).div_ceil(2);
+        let (mut u1, mut u2) = (Vec::with_capacity(pairs_needed), Vec::with_capacity(pairs_needed));
+        for p in 0..points {
+            for u in &mut uniforms[p * extra..(p + 1) * extra] {
+                *u = self.uniform();
+            }
+            let mut wanted = d;
+            if have_spare && wanted > 0 {
+                have_spare = false;
+                wanted -= 1;
+            }
+            while wanted > 0 {
+                let (a, b) = self.box_muller_uniforms();
+                u1.push(a);
+                u2.push(b);
+                if wanted == 1 {
+                    have_spare = true;
+                    wanted = 0;
+                } else {
+                    wanted -= 2;
+                }
+            }
+        }
+        let mut deviates = vec![0.0; 2 * u1.len()];
+        box_muller_batch(&u1, &u2, &mut deviates);
+        let mut all = spare.into_iter().chain(deviates.iter().copied());
+        for z in normals.iter_mut() {
+            *z = all.next().expect("one deviate per normal");
+        }
+        self.spare_normal = all.next();
     }
     /// Uniform integer in `0..n` (unbiased, by rejection).
     pub fn below(&mut self, n: usize) -> usize {
@@ -82,8 +159,9 @@ impl<T: Float> Tensor<T> {
     /// Standard normal entries.
     pub fn randn(shape: impl Into<Shape>, rng: &mut Rng) -> Result<Self> {
         let shape = shape.into();
-        let v: Vec<T> = (0..shape.numel()).map(|_| T::from_f64(rng.normal())).collect();
-        Tensor::from_vec(v, shape)
+        let mut z = vec![0.0; shape.numel()];
+        rng.fill_normal(&mut z);
+        Tensor::from_vec(z.into_iter().map(T::from_f64).collect(), shape)
     }
     /// Uniform entries on [lo, hi).
     pub fn rand_uniform(shape: impl Into<Shape>, lo: f64, hi: f64, rng: &mut Rng) -> Result<Self> {
@@ -122,6 +200,39 @@ mod tests {
         // 5 standard errors.
         assert!(mean.abs() < 5.0 / (n as f64).sqrt());
         assert!((var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt());
+    }
+
+    /// The batched draws against the scalar loop they stand for: the same
+    /// bits, and the generators left in the same state (spare included).
+    #[test]
+    fn batched_normals_are_the_scalar_draws() {
+        for (points, extra, d, start_with_spare) in
+            [(7, 1, 2, false), (7, 1, 3, false), (5, 1, 3, true), (4, 2, 1, true), (9, 0, 5, false), (3, 1, 0, true)]
+        {
+            let mut a = Rng::seed(11);
+            if start_with_spare {
+                a.normal();
+            }
+            let mut b = a.clone();
+            let (mut u, mut z) = (vec![0.0; points * extra], vec![0.0; points * d]);
+            a.uniforms_and_normals(points, extra, d, &mut u, &mut z);
+            for p in 0..points {
+                for e in 0..extra {
+                    assert_eq!(u[p * extra + e].to_bits(), b.uniform().to_bits());
+                }
+                for k in 0..d {
+                    assert_eq!(z[p * d + k].to_bits(), b.normal().to_bits(), "point {p}, normal {k}");
+                }
+            }
+            for _ in 0..3 {
+                assert_eq!(a.normal().to_bits(), b.normal().to_bits());
+            }
+        }
+        let (mut a, mut b) = (Rng::seed(5), Rng::seed(5));
+        let mut z = vec![0.0; 1001];
+        a.fill_normal(&mut z);
+        assert!(z.iter().all(|&v| v.to_bits() == b.normal().to_bits()));
+        assert_eq!(a.normal().to_bits(), b.normal().to_bits());
     }
 
     #[test]

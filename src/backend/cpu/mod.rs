@@ -13,6 +13,7 @@ pub mod tangent;
 pub mod team;
 mod update;
 pub mod vmath;
+pub mod vmath_f64;
 
 use super::{Activation, BackendStorage, BinaryOp, Device, ReduceOp, StridedView, UnaryOp};
 use crate::Result;
