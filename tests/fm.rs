@@ -513,3 +513,20 @@ on_every_device!(
     per_row_time_forward_matches_the_scalar_one_and_its_gradients_check,
     data_parallel_matching_gradients_are_the_whole_batch_ones,
 );
+
+#[test]
+fn the_learning_rate_anneals_by_a_cosine_to_its_final_value() {
+    let cfg = FmConfig { lr: 2e-3, lr_final: Some(2e-4), iterations: 101, ..FmConfig::reference(2) };
+    assert_eq!(cfg.lr_at(0), 2e-3);
+    assert!((cfg.lr_at(50) - 1.1e-3).abs() < 1e-15, "halfway: {}", cfg.lr_at(50));
+    assert_eq!(cfg.lr_at(100), 2e-4);
+    let rates: Vec<f64> = (0..101).map(|i| cfg.lr_at(i)).collect();
+    assert!(rates.windows(2).all(|w| w[1] <= w[0]));
+    let constant = FmConfig { lr: 2e-3, ..FmConfig::reference(2) };
+    assert!((0..1000).all(|i| constant.lr_at(i) == 2e-3));
+    let rising = FmConfig { lr_final: Some(1e-2), ..FmConfig::reference(2) };
+    assert!(
+        matches!(rising.validate(), Err(wasserflow::Error::InvalidArgument(_))),
+        "a final rate above the first one is refused"
+    );
+}

@@ -507,6 +507,7 @@ fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
         time: time_sampler(s)?,
         batch: setting!(s, batch),
         lr: setting!(s, lr),
+        lr_final: None,
         iterations: setting!(s, iterations),
         seed: setting!(s, seed),
         step_size: setting!(s, step_size),

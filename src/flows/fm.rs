@@ -26,7 +26,7 @@ use crate::density::Divergence;
 use crate::nn::data_parallel::combine_shards;
 use crate::nn::{Activation, ParamStore, VelocityField};
 use crate::ode::Tableau;
-use crate::optim::{Adam, Optimizer};
+use crate::optim::{Adam, Optimizer, Schedule};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};
@@ -213,7 +213,11 @@ pub struct FmConfig {
     pub interpolant: Interpolant,
     pub time: TimeSampler,
     pub batch: usize,
+    /// Adam's learning rate at the first iteration (of each block, for Local FM).
     pub lr: f64,
+    /// The rate at the last iteration, reached from `lr` by a cosine; `None`
+    /// keeps `lr` throughout.
+    pub lr_final: Option<f64>,
     pub iterations: usize,
     pub seed: u64,
     /// Solver step of the model's evaluation grid on `[0, 1]` (sampling,
@@ -240,12 +244,23 @@ impl FmConfig {
             time: TimeSampler::Uniform,
             batch: 1024,
             lr: 1e-3,
+            lr_final: None,
             iterations: 1000,
             seed: 0,
             step_size: 0.05,
             solver: &crate::ode::tableau::RK4_38,
             divergence: Divergence::Exact,
             device: Device::Cpu,
+        }
+    }
+
+    /// Adam's learning rate at `iteration` (of a block): the cosine from `lr`
+    /// to `lr_final` over the iterations.
+    pub fn lr_at(&self, iteration: usize) -> f64 {
+        let total = self.iterations.saturating_sub(1).max(1) as u64;
+        match self.lr_final {
+            Some(min_lr) => Schedule::Cosine { lr: self.lr, min_lr, total }.lr(iteration as u64),
+            None => self.lr,
         }
     }
 
@@ -268,6 +283,11 @@ impl FmConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             invalid_arg!("the learning rate must be positive, got {}", self.lr);
+        }
+        if let Some(last) = self.lr_final
+            && !(last > 0.0 && last <= self.lr)
+        {
+            invalid_arg!("the final learning rate must be in (0, lr = {}], got {last}", self.lr);
         }
         if !(self.step_size > 0.0 && self.step_size <= 1.0) {
             invalid_arg!("the evaluation step must be in (0, 1], got {}", self.step_size);
@@ -381,6 +401,7 @@ pub fn train_fm<T: Float>(
     let block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
     let mut trainer = FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?;
     for iteration in 0..cfg.iterations {
+        trainer.set_lr(cfg.lr_at(iteration));
         let x0 = sample(cfg.batch, &mut rng)?;
         if x0.dims() != [cfg.batch, cfg.dim] {
             shape_err!("the sampler returned {} for a batch of {}×{}", x0.shape(), cfg.batch, cfg.dim);

@@ -277,6 +277,7 @@ pub fn train_lfm<T: Float>(
         let tail = (fm.iterations / 10).max(1);
         let mut tail_loss = 0.0;
         for iteration in 0..fm.iterations {
+            trainer.set_lr(fm.lr_at(iteration));
             let idx: Vec<usize> = (0..fm.batch).map(|_| rng.below(n_particles)).collect();
             let x0 = cache.gather_rows(&idx)?;
             let g = standard_normal(fm.batch, d, &mut rng)?;
