@@ -190,6 +190,35 @@ impl<F> Cnf<F> {
         Ok(out)
     }
 
+    /// `(z, ℓ(T))` as [`Cnf::forward_on_tape`] computes them, without
+    /// gradients: each evaluation of the dynamics on a tape of its own that
+    /// is dropped at once, so nothing outlives its step and the memory is that
+    /// of one evaluation, not of the whole trajectory.
+    pub fn forward<T: Float>(
+        &self,
+        store: &ParamStore<T>,
+        x: &Tensor<T>,
+        directions: &Tensor<T>,
+    ) -> Result<(Tensor<T>, Tensor<T>)>
+    where
+        F: VelocityField<T>,
+    {
+        self.check_points(x)?;
+        let (state, _) = fixed::integrate_on_grid(
+            |t, s: &Vec<Tensor<T>>| {
+                let tape = Tape::new();
+                let p = store.attach_frozen(&tape);
+                let vars: Vec<Var<'_, T>> = s.iter().map(|v| tape.constant(v.clone())).collect();
+                let out = self.dynamics(&p, t, &vars, tape.constant(directions.clone()))?;
+                Ok(out.iter().map(|v| v.value()).collect())
+            },
+            self.initial_state(x, directions)?,
+            &self.grid,
+            self.solver,
+        )?;
+        self.terminal(&state)
+    }
+
     /// The flow map `x ↦ z = x(T)` (data to noise), untracked.
     pub fn transport<T: Float>(&self, store: &ParamStore<T>, x: &Tensor<T>) -> Result<Tensor<T>>
     where

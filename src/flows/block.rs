@@ -152,23 +152,6 @@ impl<T: Float> Block<T> {
     }
 }
 
-/// `(v, ∇·v)` (or `(v, (∂v/∂x) M)`) at one state, each evaluation on a tape of its own that is
-/// dropped at once: without gradients nothing needs to outlive the step, and
-/// the buffers go straight back to the pool.
-fn untracked_dynamics<T: Float>(
-    cnf: &Cnf<Field>,
-    store: &ParamStore<T>,
-    t: f64,
-    state: &[Tensor<T>],
-    directions: &Tensor<T>,
-) -> Result<Vec<Tensor<T>>> {
-    let tape = Tape::new();
-    let p = store.attach_frozen(&tape);
-    let s = [tape.constant(state[0].clone()), tape.constant(state[1].clone())];
-    let out = cnf.dynamics(&p, t, &s, tape.constant(directions.clone()))?;
-    Ok(out.iter().map(|v| v.value().clone()).collect())
-}
-
 /// A flow of blocks applied in order from data to noise.
 pub struct BlockFlow<T: Float> {
     pub dim: usize,
@@ -292,13 +275,7 @@ impl<T: Float> BlockFlow<T> {
             let mut total = Tensor::zeros_on([len, 1], x.device())?;
             for (block, cnf) in self.blocks.iter().zip(&cnfs) {
                 let dirs = cnf.divergence.directions_for(len, self.dim, x.device(), rng)?;
-                let (state, _) = fixed::integrate_on_grid(
-                    |t, s: &Vec<Tensor<T>>| untracked_dynamics(cnf, &block.store, t, s, &dirs),
-                    cnf.initial_state(&y, &dirs)?,
-                    &cnf.grid,
-                    cnf.solver,
-                )?;
-                let (z, l) = cnf.terminal(&state)?;
+                let (z, l) = cnf.forward(&block.store, &y, &dirs)?;
                 total = total.add(&l)?;
                 y = z;
             }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use super::JkoHooks;
 use super::diagnostics::{LossTerms, Phase};
-use crate::autodiff::{Tape, Var};
+use crate::autodiff::Var;
 use crate::backend::cpu::team;
 use crate::density::{Backprop, Cnf, Divergence};
 use crate::dist;
@@ -188,10 +188,8 @@ pub(super) fn evaluate_terms<T: Float>(block: &Block<T>, x: &Tensor<T>, h: f64, 
     let sums: Vec<Result<[f64; 3]>> = team::map_collect(c_hi - c_lo, |i| {
         let c = c_lo + i;
         let xs = x.slice(0, parts[c].0, parts[c].1)?;
-        let tape = Tape::new();
-        let p = block.store.attach_frozen(&tape);
-        let (z, l) = block.cnf.forward_on_tape(&p, tape.constant(xs.clone()), tape.constant(dirs[c].clone()))?;
-        let (z, l) = (z.value().to_f64_vec()?, l.value().to_f64_vec()?);
+        let (z, l) = block.cnf.forward(&block.store, &xs, &dirs[c])?;
+        let (z, l) = (z.to_f64_vec()?, l.to_f64_vec()?);
         let x0 = xs.to_f64_vec()?;
         let potential = 0.5 * z.iter().map(|v| v * v).sum::<f64>();
         let moved = z.iter().zip(&x0).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
