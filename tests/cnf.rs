@@ -84,6 +84,25 @@ fn log_dets(cnf: &Cnf<TimeMlp>, store: &ParamStore<f64>, x: &Tensor<f64>) -> Vec
     l.value().to_vec().unwrap()
 }
 
+/// The untracked evaluation ([`Cnf::forward`], one tape per dynamics call)
+/// computes what the recorded one does, bit for bit, for every divergence.
+fn untracked_forward_is_the_recorded_one(dev: Device) {
+    let probes = Divergence::Hutchinson { probes: 2, probe: Probe::Rademacher };
+    for div in [Divergence::Exact, probes, Divergence::DiscreteJacobian] {
+        let (store, cnf) = small_cnf(4, div, dev);
+        let (x, n) = batch(dev);
+        let dirs = cnf.divergence.directions_for::<f64>(n, 2, x.device(), &mut Rng::seed(3)).unwrap();
+        let tape = Tape::new();
+        let p = store.attach_frozen(&tape);
+        let (z_taped, l_taped) =
+            cnf.forward_on_tape(&p, tape.constant(x.clone()), tape.constant(dirs.clone())).unwrap();
+        let (z, l) = cnf.forward(&store, &x, &dirs).unwrap();
+        let bits = |t: &Tensor<f64>| t.to_vec().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&z), bits(&z_taped.value()), "{div:?}: z");
+        assert_eq!(bits(&l), bits(&l_taped.value()), "{div:?}: ℓ");
+    }
+}
+
 /// Three RK4 steps of a field with large weights, on its discrete map's
 /// Jacobian: far from the flow map, so the divergence integral and the map's
 /// log-determinant differ, and reverse steps do not invert the map.
@@ -327,6 +346,7 @@ fn training_is_bit_reproducible_for_a_seed(dev: Device) {
 
 on_every_device!(
     direct_gradient_matches_finite_differences,
+    untracked_forward_is_the_recorded_one,
     checkpointed_equals_direct,
     the_discrete_jacobian_is_the_derivative_of_the_solver_map,
     the_map_log_det_and_the_divergence_integral_meet_at_the_solver_order,
