@@ -37,18 +37,7 @@ pub fn adjoint<T: Float, F: VelocityField<T>>(
     }
     let batch = x.dims()[0];
     // Forward solve, untracked, keeping only the terminal state.
-    let (end, _) = fixed::integrate_on_grid(
-        |t, s: &Vec<Tensor<T>>| {
-            let tape = Tape::new();
-            let p = store.attach_frozen(&tape);
-            let y = vec![tape.constant(s[0].clone()), tape.constant(s[1].clone())];
-            let f = cnf.dynamics(&p, t, &y, tape.constant(directions.clone()))?;
-            Ok(f.iter().map(|v| v.value()).collect())
-        },
-        cnf.initial_state(x, directions)?,
-        &cnf.grid,
-        cnf.solver,
-    )?;
+    let end = cnf.terminal_state(store, x, directions)?;
     let (value, adj) = terminal_gradient(cnf, &end, loss)?;
     let [a_z, a_l] = <[Tensor<T>; 2]>::try_from(adj).map_err(|_| Error::Shape("a CNF state has two parts".into()))?;
     // Backward state: [x, a, g_θ...].

@@ -190,16 +190,16 @@ impl<F> Cnf<F> {
         Ok(out)
     }
 
-    /// `(z, ℓ(T))` as [`Cnf::forward_on_tape`] computes them, without
-    /// gradients: each evaluation of the dynamics on a tape of its own that
-    /// is dropped at once, so nothing outlives its step and the memory is that
-    /// of one evaluation, not of the whole trajectory.
-    pub fn forward<T: Float>(
+    /// The state at `T` from `x`, without gradients: each evaluation of the
+    /// dynamics on a tape of its own that is dropped at once, so nothing
+    /// outlives its step and the memory is that of one evaluation, not of the
+    /// whole trajectory.
+    pub fn terminal_state<T: Float>(
         &self,
         store: &ParamStore<T>,
         x: &Tensor<T>,
         directions: &Tensor<T>,
-    ) -> Result<(Tensor<T>, Tensor<T>)>
+    ) -> Result<Vec<Tensor<T>>>
     where
         F: VelocityField<T>,
     {
@@ -216,7 +216,21 @@ impl<F> Cnf<F> {
             &self.grid,
             self.solver,
         )?;
-        self.terminal(&state)
+        Ok(state)
+    }
+
+    /// `(z, ℓ(T))` as [`Cnf::forward_on_tape`] computes them, without
+    /// gradients (from [`Cnf::terminal_state`]).
+    pub fn forward<T: Float>(
+        &self,
+        store: &ParamStore<T>,
+        x: &Tensor<T>,
+        directions: &Tensor<T>,
+    ) -> Result<(Tensor<T>, Tensor<T>)>
+    where
+        F: VelocityField<T>,
+    {
+        self.terminal(&self.terminal_state(store, x, directions)?)
     }
 
     /// The flow map `x ↦ z = x(T)` (data to noise), untracked.
