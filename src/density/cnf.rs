@@ -158,8 +158,9 @@ impl<F> Cnf<F> {
         standard_normal_log_prob(z)?.add(&l)
     }
 
-    /// `log p(x)` for each row of `x`, without gradients, in chunks of
-    /// `chunk` rows (the divergence directions are drawn from `rng`).
+    /// `log p(x)` for each row of `x`, without gradients (by
+    /// [`Cnf::forward`]: one evaluation's memory, not the trajectory's), in
+    /// chunks of `chunk` rows (the divergence directions are drawn from `rng`).
     pub fn log_prob<T: Float>(
         &self,
         store: &ParamStore<T>,
@@ -177,11 +178,11 @@ impl<F> Cnf<F> {
         while start < n {
             let len = chunk.max(1).min(n - start);
             let xb = x.slice(0, start, len)?;
+            let dirs = self.divergence.directions_for(len, self.field_dim(), x.device(), rng)?;
+            let (z, l) = self.forward(store, &xb, &dirs)?;
             let tape = Tape::new();
-            let p = store.attach_frozen(&tape);
-            let dirs = tape.constant(self.divergence.directions_for(len, self.field_dim(), x.device(), rng)?);
-            let lp = self.log_prob_on_tape(&p, tape.constant(xb), dirs)?;
-            out.extend(lp.value().to_f64_vec()?);
+            let lp = standard_normal_log_prob(tape.constant(z))?.value().add(&l)?;
+            out.extend(lp.to_f64_vec()?);
             start += len;
         }
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
