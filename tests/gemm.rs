@@ -124,9 +124,19 @@ fn exact_small_shapes_f64() {
 
 /// Shapes wide enough that every kernel packs A (n above its in-place limit) and
 /// deep enough to span several k blocks, with edge tiles in every dimension.
+/// The last one's packed B is past 1 MiB, so with several threads it is packed
+/// once and shared (`gemm/shared_b.rs`), over several column blocks.
 fn exact_packed_paths<T: Scalar>() {
-    let shapes =
-        [(1, 257, 1), (11, 300, 17), (12, 513, 16), (13, 257, 33), (25, 300, 400), (30, 1030, 5), (1600, 260, 3)];
+    let shapes = [
+        (1, 257, 1),
+        (11, 300, 17),
+        (12, 513, 16),
+        (13, 257, 33),
+        (25, 300, 400),
+        (30, 1030, 5),
+        (1600, 260, 3),
+        (61, 1030, 400),
+    ];
     for kind in KernelKind::all_available() {
         for (si, &(m, n, k)) in shapes.iter().enumerate() {
             for (ta, tb) in OPS {
@@ -387,6 +397,7 @@ fn bit_identical_across_thread_counts() {
         (Yes, Yes, 37, 700, 513),
         (No, No, 700, 37, 900),
         (Yes, No, 400, 333, 260),
+        (No, Yes, 200, 1100, 450),
     ];
     let pools: Vec<rayon::ThreadPool> =
         [1, 2, 3].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
@@ -416,6 +427,27 @@ fn bit_identical_across_thread_counts() {
             }
         }
     }
+}
+
+/// Products on the shared-B path issued from several threads at once (each
+/// then runs inline or on the team, whichever is free) give the bits of the
+/// same products issued one at a time.
+#[test]
+fn concurrent_shared_b_products() {
+    use rayon::prelude::*;
+    let (m, n, k) = (150, 1100, 400);
+    let mut rng = Rng(7);
+    let inputs: Vec<(Vec<f32>, Vec<f32>)> = (0..4)
+        .map(|_| ((0..m * k).map(|_| rng.next() as f32).collect(), (0..k * n).map(|_| rng.next() as f32).collect()))
+        .collect();
+    let product = |(a, b): &(Vec<f32>, Vec<f32>)| {
+        let mut c = vec![f32::NAN; m * n];
+        gemm(No, No, m, n, k, 1.0, a, k, b, n, 0.0, &mut c, n);
+        c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
+    };
+    let one_at_a_time: Vec<Vec<u32>> = inputs.iter().map(product).collect();
+    let at_once: Vec<Vec<u32>> = inputs.par_iter().map(product).collect();
+    assert!(one_at_a_time == at_once);
 }
 
 /// The safe entry point with the dispatched kernel, f64.

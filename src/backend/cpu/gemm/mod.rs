@@ -20,7 +20,8 @@
 //!
 //! Transposes are free: packing reads through arbitrary strides. The micro-kernel
 //! is chosen once per process (AVX-512F, AVX2+FMA, or portable Rust). Threads get
-//! disjoint rectangles of C and the k blocking depends on k alone, so every
+//! disjoint rectangles of C (rows of C sharing one packed B when B is large:
+//! `shared_b.rs`) and the k blocking depends on k alone, so every
 //! element of C sees the same sequence of floating-point operations whatever the
 //! number of threads: results are bit-identical across pool sizes.
 
@@ -28,6 +29,7 @@ mod kernel_generic;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx512;
+mod shared_b;
 mod workspace;
 
 #[cfg(target_arch = "x86_64")]
@@ -450,6 +452,11 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
         work = work.saturating_mul(2);
     }
     let threads = if work < PARALLEL_MIN_WORK { 1 } else { super::team::threads() };
+    if shared_b::applies(ker, &p, threads) {
+        // SAFETY: caller contract; `applies` holds.
+        unsafe { shared_b::parallel(ker, &p, threads) };
+        return;
+    }
     let (tm, tn) = split_grid(ker, p.m, p.n, threads);
     if tm * tn == 1 {
         // SAFETY: caller contract.
@@ -551,13 +558,41 @@ unsafe fn sequential<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, ws: &mut wo
         unsafe { narrow(p, ws) };
         return;
     }
+    let (_, kc_max) = k_blocking(ker, p.k);
+    let direct_a = (p.rsa == 1 || p.csa == 1) && p.n <= ker.direct_a_max_n;
+    let nc_max = ker.nc.min(p.n.div_ceil(ker.nr) * ker.nr);
+    let mc_max = ker.mc.min(p.m.div_ceil(ker.mr) * ker.mr);
+    let a_len = if direct_a { 0 } else { mc_max * kc_max };
+    let (abuf, bbuf) = ws.buffers::<T>(a_len, kc_max * nc_max);
+    // SAFETY: forwarded; each block is packed into `bbuf` (kc_max·nc_max) just
+    // before its use, inside B by `blocked`'s contract.
+    unsafe {
+        blocked(ker, p, abuf, |_, pc, kc, jc, nc| {
+            (ker.pack_b)(kc, nc, p.b.offset(pc as isize * p.rsb + jc as isize * p.csb), p.rsb, p.csb, bbuf);
+            bbuf
+        })
+    }
+}
+
+/// The blocked loops on one rectangle of C, with packed B blocks from
+/// `b_block(kb, pc, kc, jc, nc)`: the `kc × nc` block at `B[pc.., jc..]`,
+/// `kb`-th of the k blocking, packed as `pack_b` lays it out.
+///
+/// # Safety
+/// `p` must satisfy the contract of [`gemm_strided`], with `k > 0`; `abuf` must
+/// hold `min(mc, m rounded up to mr) · kc_max` elements unless A is read in
+/// place; `b_block` must return the packed block it is asked for.
+unsafe fn blocked<T: GemmScalar>(
+    ker: &Kernel<T>,
+    p: &Problem<T>,
+    abuf: *mut T,
+    mut b_block: impl FnMut(usize, usize, usize, usize, usize) -> *const T,
+) {
     let (mr, nr) = (ker.mr, ker.nr);
     let (kblocks, kc_max) = k_blocking(ker, p.k);
     let direct_a = (p.rsa == 1 || p.csa == 1) && p.n <= ker.direct_a_max_n;
     let nc_max = ker.nc.min(p.n.div_ceil(nr) * nr);
     let mc_max = ker.mc.min(p.m.div_ceil(mr) * mr);
-    let a_len = if direct_a { 0 } else { mc_max * kc_max };
-    let (abuf, bbuf) = ws.buffers::<T>(a_len, kc_max * nc_max);
 
     for ic in (0..p.m).step_by(mc_max) {
         let mc = mc_max.min(p.m - ic);
@@ -584,9 +619,7 @@ unsafe fn sequential<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, ws: &mut wo
             }
             for jc in (0..p.n).step_by(nc_max) {
                 let nc = nc_max.min(p.n - jc);
-                let (pc_i, jc_i) = (pc as isize, jc as isize);
-                // SAFETY: the block lies inside B; the buffer holds kc_max·nc_max.
-                unsafe { (ker.pack_b)(kc, nc, p.b.offset(pc_i * p.rsb + jc_i * p.csb), p.rsb, p.csb, bbuf) };
+                let bbuf = b_block(kb, pc, kc, jc, nc);
                 for ir in (0..mc).step_by(mr) {
                     let (a, rsa, csa) = if direct_a {
                         // SAFETY: the sliver lies inside A.
@@ -606,7 +639,7 @@ unsafe fn sequential<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, ws: &mut wo
                         csa,
                         b: bbuf,
                         // SAFETY: (ic + ir, jc) is inside C.
-                        c: unsafe { p.c.offset((ic + ir) as isize * p.rsc + jc_i * p.csc) },
+                        c: unsafe { p.c.offset((ic + ir) as isize * p.rsc + jc as isize * p.csc) },
                         rsc: p.rsc,
                         csc: p.csc,
                     };

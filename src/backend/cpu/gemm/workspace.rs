@@ -37,12 +37,25 @@ impl Workspace {
 
 thread_local! {
     static WORKSPACE: RefCell<Workspace> = const { RefCell::new(Workspace::new()) };
+    /// The packed B that a parallel product's tasks share (`shared_b`), owned
+    /// by the thread that dispatched them; apart from `WORKSPACE` because that
+    /// thread also runs tasks, which pack A into their own workspace.
+    static SHARED: RefCell<Workspace> = const { RefCell::new(Workspace::new()) };
 }
 
 /// Runs `f` with this thread's workspace. Re-entrant use (only possible if `f`
 /// itself ends up in another GEMM on this thread) gets a temporary one instead.
 pub(super) fn with<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
-    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+    borrow(&WORKSPACE, f)
+}
+
+/// Runs `f` with this thread's buffer for a shared packed B (same re-entrancy rule).
+pub(super) fn with_shared<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
+    borrow(&SHARED, f)
+}
+
+fn borrow<R>(key: &'static std::thread::LocalKey<RefCell<Workspace>>, f: impl FnOnce(&mut Workspace) -> R) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut ws) => f(&mut ws),
         Err(_) => f(&mut Workspace::new()),
     })
