@@ -27,7 +27,7 @@ use std::process::Output;
 use serde_json::Value;
 use wasserflow::flows::ot::{NoOtHooks, diagnose, log_det_jacobian, reversed_block, warm_start_flow};
 use wasserflow::flows::ratio::{
-    Kde, fit_classifier, fit_one_step, fit_telescopic, flow_snapshots, reverse_flow_snapshots,
+    Bridge, FlowRatio, Kde, fit_classifier, fit_one_step, fit_telescopic, flow_snapshots, reverse_flow_snapshots,
 };
 use wasserflow::flows::{Block, BlockFlow, ClassifierTraining, EvalOptions, OtConfig, OtInit, RatioModel, train_ot};
 use wasserflow::io::checkpoint::load_flow;
@@ -154,6 +154,20 @@ fn logistic_classifier_recovers_a_gaussian_log_ratio() {
 }
 
 #[test]
+fn classifier_learning_rate_follows_its_cosine() {
+    let tr = ClassifierTraining { iterations: 101, lr: 1e-2, lr_final: Some(1e-4), ..ClassifierTraining::reference() };
+    assert!((tr.lr_at(0) - 1e-2).abs() < 1e-15);
+    assert!((tr.lr_at(50) - 0.5 * (1e-2 + 1e-4)).abs() < 1e-12);
+    assert!((tr.lr_at(100) - 1e-4).abs() < 1e-15);
+    assert!(tr.validate().is_ok());
+    let constant = ClassifierTraining { lr_final: None, ..tr.clone() };
+    assert_eq!(constant.lr_at(77), 1e-2);
+    for bad in [f64::NAN, -1e-3, f64::INFINITY] {
+        assert!(ClassifierTraining { lr_final: Some(bad), ..tr.clone() }.validate().is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn telescoping_beats_one_step_across_a_density_chasm() {
     // p = N(0, I), q = N((6, 0), I), bridged by N((k, 0), I), k = 1..5.
     let mut rng = Rng::seed(9);
@@ -184,6 +198,21 @@ fn telescoping_beats_one_step_across_a_density_chasm() {
     let spread = mse(&truth, &vec![truth.iter().sum::<f64>() / truth.len() as f64; truth.len()]);
     assert!(e_tele < 0.02 * spread, "telescopic MSE {e_tele}, variance of the truth {spread}");
     assert!(e_tele < 0.2 * e_one, "telescopic MSE {e_tele}, one-step MSE {e_one}");
+
+    // Both bridges: the reverse one estimates log p/q on the snapshots reversed.
+    let reversed: Vec<Tensor<f32>> = snapshots.iter().rev().cloned().collect();
+    let reverse = fit_telescopic(&reversed, RatioModel::PerPair, &tr, &mut rng).unwrap();
+    let both = FlowRatio { forward: tele.clone(), reverse };
+    let (f, r) = (both.log_ratio(&x, Bridge::Forward).unwrap(), both.log_ratio(&x, Bridge::Reverse).unwrap());
+    let avg = both.log_ratio(&x, Bridge::Both).unwrap();
+    let weighted = both.log_ratio(&x, Bridge::Weighted).unwrap();
+    for i in 0..x.dims()[0] {
+        assert!((avg[i] - 0.5 * (f[i] + r[i])).abs() < 1e-9);
+        // The weight is the estimated probability of q: the forward bridge where q dominates.
+        let w = 1.0 / (1.0 + (-avg[i]).exp());
+        assert!((weighted[i] - (w * f[i] + (1.0 - w) * avg[i])).abs() < 1e-9);
+    }
+    assert!(mse(&weighted, &truth) < 0.02 * spread, "weighted MSE {}", mse(&weighted, &truth));
 
     let tr_t = ClassifierTraining { iterations: 800, hidden: vec![32], ..tr };
     let timed = fit_telescopic(&snapshots, RatioModel::TimeConditional, &tr_t, &mut rng).unwrap();
@@ -368,7 +397,7 @@ fn ot_then_ratio_end_to_end() {
         assert!(ot[k].as_f64().is_some_and(f64::is_finite), "{k} in {ot}");
     }
     let ratio = records.iter().find(|r| r["kind"] == "ratio").expect("a ratio record");
-    for est in ["telescopic", "telescopic-forward", "telescopic-reverse", "one-step", "kde"] {
+    for est in ["telescopic", "telescopic-weighted", "telescopic-forward", "telescopic-reverse", "one-step", "kde"] {
         for set in ["p", "q", "grid"] {
             assert!(ratio["mse"][est][set].as_f64().is_some_and(f64::is_finite), "{est}/{set} in {ratio}");
         }
@@ -376,7 +405,7 @@ fn ot_then_ratio_end_to_end() {
 
     let pts = Tensor::<f32>::from_vec(vec![-1.5, 1.5, 0.75, -1.5, -2.0, -3.0], [3, 2]).unwrap();
     wasserflow::data::save_npy(dir.join("pts.npy"), &pts).unwrap();
-    for est in ["telescopic", "telescopic-forward", "one-step", "kde"] {
+    for est in ["telescopic", "telescopic-weighted", "telescopic-forward", "one-step", "kde"] {
         let o = wasserflow(
             &["ratio", "--model", "run", "--at", "pts.npy", "--out", "est.npy", "--estimator", est, "--json"],
             &dir,

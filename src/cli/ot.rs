@@ -142,6 +142,10 @@ pub struct OtSettings {
     /// Minibatch (per label) of the ratio classifiers.
     #[arg(long)]
     pub ratio_batch: Option<usize>,
+    /// Learning rate of the ratio classifiers at their last step, reached by a
+    /// cosine from --classifier-lr (unset: constant).
+    #[arg(long)]
+    pub ratio_lr_final: Option<f64>,
     /// Rewrite the checkpoints every this many iterations (0: only at the end).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
@@ -199,6 +203,7 @@ impl OtSettings {
             ratio_per_block: Some(2),
             ratio_iterations: Some(c.iterations),
             ratio_batch: Some(c.batch),
+            ratio_lr_final: c.lr_final,
             checkpoint_every: Some(500),
             eval_step: Some(0.01),
         }
@@ -238,6 +243,7 @@ impl OtSettings {
             ratio_per_block,
             ratio_iterations,
             ratio_batch,
+            ratio_lr_final,
             checkpoint_every,
             eval_step,
         );
@@ -334,6 +340,7 @@ impl OtSettings {
             iterations: get!(self, ratio_iterations),
             batch: get!(self, ratio_batch),
             lr: get!(self, classifier_lr),
+            lr_final: self.ratio_lr_final,
         })
     }
 

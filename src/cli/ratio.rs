@@ -45,7 +45,8 @@ pub struct RatioArgs {
     /// Where to write the estimates (.npy or .csv, one column); default: summary only.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// telescopic (both bridges), telescopic-forward, telescopic-reverse, one-step or kde.
+    /// telescopic (both bridges averaged), telescopic-weighted (the forward bridge where q
+    /// dominates), telescopic-forward, telescopic-reverse, one-step or kde.
     #[arg(long, default_value = "telescopic")]
     pub estimator: String,
     /// Print one JSON object instead of a summary.
@@ -69,8 +70,9 @@ pub enum Estimator {
 }
 
 /// Every estimator, in the order reports list them.
-pub const ESTIMATORS: [Estimator; 5] = [
+pub const ESTIMATORS: [Estimator; 6] = [
     Estimator::Telescopic(Bridge::Both),
+    Estimator::Telescopic(Bridge::Weighted),
     Estimator::Telescopic(Bridge::Forward),
     Estimator::Telescopic(Bridge::Reverse),
     Estimator::OneStep,
@@ -82,7 +84,7 @@ impl Estimator {
         match ESTIMATORS.iter().find(|e| e.name() == name) {
             Some(e) => Ok(*e),
             None => invalid_arg!(
-                "unknown estimator '{name}' (expected telescopic, telescopic-forward, telescopic-reverse, one-step or kde)"
+                "unknown estimator '{name}' (expected telescopic, telescopic-weighted, telescopic-forward, telescopic-reverse, one-step or kde)"
             ),
         }
     }
@@ -91,6 +93,7 @@ impl Estimator {
             Estimator::Telescopic(Bridge::Both) => "telescopic",
             Estimator::Telescopic(Bridge::Forward) => "telescopic-forward",
             Estimator::Telescopic(Bridge::Reverse) => "telescopic-reverse",
+            Estimator::Telescopic(Bridge::Weighted) => "telescopic-weighted",
             Estimator::OneStep => "one-step",
             Estimator::Kde => "kde",
         }
@@ -279,7 +282,12 @@ pub fn draw_log_ratio(path: &Path, fit: &RatioFit, data: &OtData, extent: Extent
         fields
             .push(("true log q/p".into(), qm.log_prob(&x)?.iter().zip(pm.log_prob(&x)?).map(|(a, b)| a - b).collect()));
     }
-    for est in [Estimator::Telescopic(Bridge::Both), Estimator::OneStep, Estimator::Kde] {
+    for est in [
+        Estimator::Telescopic(Bridge::Both),
+        Estimator::Telescopic(Bridge::Weighted),
+        Estimator::OneStep,
+        Estimator::Kde,
+    ] {
         fields.push((est.name().into(), fit.log_ratio(est, &x)?));
     }
     let refs: Vec<(&str, &[f64])> = fields.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
