@@ -453,7 +453,9 @@ fn main() -> Result<()> {
             Ok(p_mix.log_prob(&z)?.iter().zip(&ld).map(|(a, b)| a - b).collect())
         };
         println!();
-        println!("## Forward bridge, term by term: mean of log p_(n+1)/p_n at the samples of p (estimate / truth)");
+        println!(
+            "## Forward bridge, term by term: mean of log p_(n+1)/p_n at the samples of p and q (estimate / truth (mean squared error))"
+        );
         println!();
         println!("| term | {} |", (0..n_pairs).map(|n| format!("{n}")).collect::<Vec<_>>().join(" | "));
         println!("|---|{}", "---:|".repeat(n_pairs));
@@ -468,7 +470,13 @@ fn main() -> Result<()> {
                 .map(|(n, t)| {
                     let est = t.iter().sum::<f64>() / m;
                     let tru = lps[n + 1].iter().zip(&lps[n]).map(|(a, b)| a - b).sum::<f64>() / m;
-                    format!("{est:.2} / {tru:.2}")
+                    let sq = t
+                        .iter()
+                        .zip(lps[n + 1].iter().zip(&lps[n]))
+                        .map(|(e, (a, b))| (e - (a - b)).powi(2))
+                        .sum::<f64>()
+                        / m;
+                    format!("{est:.2} / {tru:.2} ({sq:.2})")
                 })
                 .collect();
             println!("| at x ~ {name} | {} |", cells.join(" | "));
