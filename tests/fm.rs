@@ -530,3 +530,36 @@ fn the_learning_rate_anneals_by_a_cosine_to_its_final_value() {
         "a final rate above the first one is refused"
     );
 }
+
+/// With an EMA the trained flow holds the average of the iterates (decay 0:
+/// exactly the last iterate, the same bits as no average), not the last one.
+#[test]
+fn ema_flow_holds_the_averaged_parameters() {
+    let cfg = FmConfig { hidden: vec![8], batch: 32, iterations: 15, ..FmConfig::reference(2) };
+    let sample = |n: usize, rng: &mut Rng| Tensor::<f32>::randn([n, 2], rng);
+    let mut last = Vec::new();
+    let plain = train_fm(&cfg, sample, |_, b| {
+        last = b.store.values().iter().map(|v| v.to_vec().unwrap()).collect();
+        Ok(())
+    })
+    .unwrap();
+    let zero = train_fm(&FmConfig { ema: Some(0.0), ..cfg.clone() }, sample, |_, _| Ok(())).unwrap();
+    let values = |f: &BlockFlow<f32>| -> Vec<Vec<f32>> {
+        f.blocks[0].store.values().iter().map(|v| v.to_vec().unwrap()).collect()
+    };
+    assert_eq!(values(&plain), last);
+    assert_eq!(values(&zero), last);
+
+    // The recursion by hand from the initial parameters (train_fm's first split of its seed).
+    let mut init = Block::<f32>::new(cfg.block_spec().unwrap(), &mut Rng::seed(cfg.seed).split()).unwrap();
+    let mut ema = wasserflow::optim::Ema::new(0.9, &init.store).unwrap();
+    let averaged = train_fm(&FmConfig { ema: Some(0.9), ..cfg.clone() }, sample, |_, b| {
+        init.store = b.store.clone();
+        ema.update(&init.store)
+    })
+    .unwrap();
+    let want: Vec<Vec<f32>> = ema.average().values().iter().map(|v| v.to_vec().unwrap()).collect();
+    assert_eq!(values(&averaged), want);
+    assert_ne!(values(&averaged), last);
+    assert!(train_fm(&FmConfig { ema: Some(1.0), ..cfg }, sample, |_, _| Ok(())).is_err());
+}

@@ -7,7 +7,7 @@ mod common;
 use wasserflow::autodiff::Tape;
 use wasserflow::autodiff::gradcheck::{GradCheck, random_inputs};
 use wasserflow::nn::{Activation, Init, Mlp, ParamStore, Params};
-use wasserflow::optim::{Adam, Optimizer, Sgd, clip_grad_norm, grad_norm};
+use wasserflow::optim::{Adam, Ema, Optimizer, Sgd, clip_grad_norm, grad_norm};
 use wasserflow::{Device, Rng, Tensor};
 
 fn small_mlp(act: Activation, dev: Device) -> (ParamStore<f64>, Mlp) {
@@ -258,3 +258,39 @@ on_every_device!(
     gradient_of_hutchinson_term_matches_finite_differences,
     gradient_of_exact_trace_matches_finite_differences,
 );
+
+/// The moving average is the warm-up recursion `θ̄ ← d_t·θ̄ + (1 − d_t)·θ`,
+/// `d_t = min(decay, (1 + t)/(10 + t))`, on every parameter; bad decays and a
+/// store of another size are errors.
+#[test]
+fn ema_follows_its_recursion() {
+    let mut store = ParamStore::<f64>::new();
+    let a = store.add("a", Tensor::from_vec(vec![1.0, -2.0, 3.0], [3]).unwrap()).unwrap();
+    let b = store.add("b", Tensor::from_vec(vec![0.5], [1, 1]).unwrap()).unwrap();
+    let mut ema = Ema::new(0.6, &store).unwrap();
+    let mut want: Vec<Vec<f64>> = store.values().iter().map(|v| v.to_vec().unwrap()).collect();
+    for t in 0..12u32 {
+        let x = t as f64;
+        store.set(a, Tensor::from_vec(vec![x, 2.0 * x, -x], [3]).unwrap()).unwrap();
+        store.set(b, Tensor::from_vec(vec![x * x], [1, 1]).unwrap()).unwrap();
+        let d = 0.6f64.min((1.0 + x) / (10.0 + x));
+        assert_eq!(ema.next_decay(), d);
+        ema.update(&store).unwrap();
+        for (w, p) in want.iter_mut().zip(store.values()) {
+            for (wv, pv) in w.iter_mut().zip(p.to_vec().unwrap()) {
+                *wv = d * *wv + (1.0 - d) * pv;
+            }
+        }
+        for (w, got) in want.iter().zip(ema.average().values()) {
+            for (wv, gv) in w.iter().zip(got.to_vec().unwrap()) {
+                assert!((wv - gv).abs() <= 1e-12 * (1.0 + wv.abs()), "step {t}: {gv} vs {wv}");
+            }
+        }
+    }
+    for bad in [-0.1, 1.0, f64::NAN] {
+        assert!(Ema::new(bad, &store).is_err(), "decay {bad}");
+    }
+    let mut other = ParamStore::<f64>::new();
+    other.add("a", Tensor::zeros([3])).unwrap();
+    assert!(ema.update(&other).is_err());
+}

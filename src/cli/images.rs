@@ -75,6 +75,10 @@ pub struct ImagesArgs {
     /// cosine from --lr; constant at --lr when not given.
     #[arg(long)]
     pub lr_final: Option<f64>,
+    /// Decay of a moving average of the weights, which the model then keeps
+    /// (e.g. 0.999); the last iterate when not given.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Number of LFM blocks (the last one a free block to N(0, I)).
     #[arg(long, default_value_t = 4)]
     pub lfm_blocks: usize,
@@ -215,6 +219,7 @@ pub fn images_command(a: ImagesArgs) -> Result<()> {
         batch: a.batch,
         lr: a.lr,
         lr_final: a.lr_final,
+        ema: a.ema,
         iterations: a.iterations,
         seed: a.seed,
         step_size: a.step_size,
@@ -391,7 +396,7 @@ pub fn images_command(a: ImagesArgs) -> Result<()> {
     println!("quality: {quality}");
     let summary = json!({
         "data": a.data, "method": a.method, "widths": a.widths, "iterations": a.iterations,
-        "batch": a.batch, "lr": a.lr, "lr_final": a.lr_final, "lfm_blocks": a.lfm_blocks, "lfm_h": a.lfm_h, "seed": a.seed,
+        "batch": a.batch, "lr": a.lr, "lr_final": a.lr_final, "ema": a.ema, "lfm_blocks": a.lfm_blocks, "lfm_h": a.lfm_h, "seed": a.seed,
         "n_train": data.n_train(), "n_test": data.n_test(),
         "parameters": flow.blocks.iter().map(|b| b.store.num_scalars()).sum::<usize>(),
         "threads": rayon::current_num_threads(),

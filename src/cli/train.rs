@@ -508,6 +508,7 @@ fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
         batch: setting!(s, batch),
         lr: setting!(s, lr),
         lr_final: None,
+        ema: None,
         iterations: setting!(s, iterations),
         seed: setting!(s, seed),
         step_size: setting!(s, step_size),

@@ -26,7 +26,7 @@ use crate::density::Divergence;
 use crate::nn::data_parallel::combine_shards;
 use crate::nn::{Activation, ParamStore, VelocityField};
 use crate::ode::Tableau;
-use crate::optim::{Adam, Optimizer, Schedule};
+use crate::optim::{Adam, Ema, Optimizer, Schedule};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};
@@ -218,6 +218,11 @@ pub struct FmConfig {
     /// The rate at the last iteration, reached from `lr` by a cosine; `None`
     /// keeps `lr` throughout.
     pub lr_final: Option<f64>,
+    /// Decay of an exponential moving average of the parameters
+    /// ([`crate::optim::Ema`]); the trained flow (each block, for Local FM)
+    /// then holds the average instead of the last iterate. `None`: the last
+    /// iterate.
+    pub ema: Option<f64>,
     pub iterations: usize,
     pub seed: u64,
     /// Solver step of the model's evaluation grid on `[0, 1]` (sampling,
@@ -245,6 +250,7 @@ impl FmConfig {
             batch: 1024,
             lr: 1e-3,
             lr_final: None,
+            ema: None,
             iterations: 1000,
             seed: 0,
             step_size: 0.05,
@@ -292,6 +298,11 @@ impl FmConfig {
         if !(self.step_size > 0.0 && self.step_size <= 1.0) {
             invalid_arg!("the evaluation step must be in (0, 1], got {}", self.step_size);
         }
+        if let Some(d) = self.ema
+            && !(0.0..1.0).contains(&d)
+        {
+            invalid_arg!("the EMA decay must be in [0, 1), got {d}");
+        }
         self.time.validate()
     }
 }
@@ -307,12 +318,14 @@ pub struct MatchingReport {
     pub loss: f64,
 }
 
-/// One block under flow-matching training: its parameters and Adam state.
+/// One block under flow-matching training: its parameters, Adam state and,
+/// if asked for, the moving average of its parameters.
 pub struct FmTrainer<T: Float> {
     pub block: Block<T>,
     pub interpolant: Interpolant,
     pub time: TimeSampler,
     opt: Adam<T>,
+    ema: Option<Ema<T>>,
 }
 
 impl<T: Float> FmTrainer<T> {
@@ -322,7 +335,14 @@ impl<T: Float> FmTrainer<T> {
         if block.spec.t_end() != 1.0 {
             invalid_arg!("flow matching trains a block on [0, 1], this one ends at {}", block.spec.t_end());
         }
-        Ok(FmTrainer { block, interpolant, time, opt: Adam::new(lr) })
+        Ok(FmTrainer { block, interpolant, time, opt: Adam::new(lr), ema: None })
+    }
+
+    /// Keeps a moving average of the parameters with `decay` from here on
+    /// (`None`: none), which [`FmTrainer::into_block`] then returns.
+    pub fn with_ema(mut self, decay: Option<f64>) -> Result<Self> {
+        self.ema = decay.map(|d| Ema::new(d, &self.block.store)).transpose()?;
+        Ok(self)
     }
 
     /// One Adam step on the pairs `(x0ᵢ, x1ᵢ)`, with times drawn from `rng`;
@@ -350,6 +370,9 @@ impl<T: Float> FmTrainer<T> {
             return Err(Error::NonFinite(format!("the flow-matching loss became {loss}")));
         }
         self.opt.step(&mut self.block.store, &grads)?;
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.block.store)?;
+        }
         Ok(loss)
     }
 
@@ -358,8 +381,13 @@ impl<T: Float> FmTrainer<T> {
         self.opt.set_lr(lr);
     }
 
+    /// The trained block: with the averaged parameters if an average is kept.
     pub fn into_block(self) -> Block<T> {
-        self.block
+        let mut block = self.block;
+        if let Some(ema) = self.ema {
+            block.store = ema.into_average();
+        }
+        block
     }
 }
 
@@ -399,7 +427,7 @@ pub fn train_fm<T: Float>(
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
     let block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
-    let mut trainer = FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?;
+    let mut trainer = FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?.with_ema(cfg.ema)?;
     for iteration in 0..cfg.iterations {
         trainer.set_lr(cfg.lr_at(iteration));
         let x0 = sample(cfg.batch, &mut rng)?;

@@ -1,15 +1,17 @@
-//! Optimizers, learning-rate schedules and gradient clipping.
+//! Optimizers, learning-rate schedules, gradient clipping and parameter averaging.
 //!
 //! An optimizer updates a [`ParamStore`] in place from gradients given in
 //! store order (as [`crate::nn::Params::grads`] returns them).
 
 mod adam;
 mod clip;
+mod ema;
 mod schedule;
 mod sgd;
 
 pub use adam::Adam;
 pub use clip::{clip_grad_norm, grad_norm};
+pub use ema::Ema;
 pub use schedule::Schedule;
 pub use sgd::Sgd;
 
