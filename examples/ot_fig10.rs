@@ -249,6 +249,10 @@ fn main() -> Result<()> {
         lr_final: Some(arg("--ratio-lr-final", -1.0)).filter(|v: &f64| *v >= 0.0),
         ..ClassifierTraining::reference()
     };
+    // The snapshots sit on the solver grid: `--ratio-step` refines it for
+    // more snapshots per block than the training grid has steps.
+    let ratio_step: f64 = arg("--ratio-step", 0.0);
+    let ratio_opts = if ratio_step > 0.0 { EvalOptions::with_step(ratio_step) } else { opts };
     let ratio_seeds: Vec<u64> =
         arg("--ratio-seeds", "0,1,2".to_string()).split(',').map(|v| v.parse().expect("a seed")).collect();
     let extent = Extent::new(-5.0, 3.0, -5.5, 4.5)?;
@@ -294,8 +298,16 @@ fn main() -> Result<()> {
     for &rs in &ratio_seeds {
         let mut fit_rng = Rng::seed(seed ^ 0x0002_a710 ^ rs.wrapping_mul(0x9e37_79b9));
         let t0 = Instant::now();
-        let tele =
-            FlowRatio::fit(&state.flow, &p_train, &q_train, per_block, opts, RatioModel::PerPair, &tr, &mut fit_rng)?;
+        let tele = FlowRatio::fit(
+            &state.flow,
+            &p_train,
+            &q_train,
+            per_block,
+            ratio_opts,
+            RatioModel::PerPair,
+            &tr,
+            &mut fit_rng,
+        )?;
         let tele_s = t0.elapsed().as_secs_f64();
         // `--time-conditional false` skips that model (it is the slowest fit).
         let timed = if arg("--time-conditional", true) {
@@ -305,7 +317,7 @@ fn main() -> Result<()> {
                 &p_train,
                 &q_train,
                 per_block,
-                opts,
+                ratio_opts,
                 RatioModel::TimeConditional,
                 &tr,
                 &mut fit_rng,

@@ -165,6 +165,41 @@ fn exact_packed_paths_f64() {
     exact_packed_paths::<f64>();
 }
 
+/// B read in place (unit column stride, n a multiple of every kernel's panel
+/// width, n within the in-place limit): a row stride wider than n whose
+/// padding holds NaN, so reading past a row, or any stride mix-up, shows;
+/// several k blocks and edge tiles in m.
+fn exact_in_place_b<T: Scalar>() {
+    let shapes = [(1, 32, 1), (13, 32, 7), (25, 64, 400), (7, 96, 33), (30, 128, 1000), (61, 256, 17)];
+    for kind in KernelKind::all_available() {
+        for (si, &(m, n, k)) in shapes.iter().enumerate() {
+            for ta in [No, Yes] {
+                let (ar, ac) = stored(ta, m, k);
+                let ldb = n + 5;
+                let a: Vec<T> = (0..ar * ac).map(|i| small_int(80 + si as u64, i).into()).collect();
+                let b: Vec<T> = (0..k * ldb)
+                    .map(|i| if i % ldb < n { small_int(90 + si as u64, i) } else { f32::NAN }.into())
+                    .collect();
+                let mut c: Vec<T> = vec![T::from(f32::NAN); m * n];
+                let want = reference(ta, No, m, n, k, 1.0, &a, ac, &b, ldb, 0.0, &c, n);
+                gemm_with_kernel(kind, ta, No, m, n, k, T::from(1.0), &a, ac, &b, ldb, T::from(0.0), &mut c, n);
+                let got: Vec<f64> = c.iter().map(|&x| x.into()).collect();
+                assert!(got == want, "{kind:?} {ta:?}N m={m} n={n} k={k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn exact_in_place_b_f32() {
+    exact_in_place_b::<f32>();
+}
+
+#[test]
+fn exact_in_place_b_f64() {
+    exact_in_place_b::<f64>();
+}
+
 /// α ≠ 1 and β ≠ 0 (including α = 0 and k = 0, which must give β·C), exact.
 #[test]
 fn exact_alpha_beta() {

@@ -91,12 +91,13 @@ pub fn backward<T: Float>(
                             .zip(y.chunks_exact(width))
                             .zip(g.chunks_exact(width))
                         {
-                            // Zipped, not indexed: no bounds checks, so the loops
-                            // vectorize. Two loops rather than one with two stores:
-                            // LLVM guarded the fused one with an overlap check
-                            // that sent softplus rows down the scalar path.
-                            for ((((gzv, &zv), &yv), &gv), &bv) in gzr.iter_mut().zip(zr).zip(yr).zip(gr).zip(b) {
-                                *gzv = gv * a.d1(zv + bv, yv);
+                            // Indexed over one row with every slice cut to
+                            // `width` first: the bounds checks fold away and
+                            // the loop vectorizes whole. A five-way zip left
+                            // its last 32 elements to a scalar epilogue.
+                            let (zr, yr, gr, b) = (&zr[..width], &yr[..width], &gr[..width], &b[..width]);
+                            for j in 0..width {
+                                gzr[j] = gr[j] * a.d1(zr[j] + b[j], yr[j]);
                             }
                             for (accv, &d) in acc.iter_mut().zip(gzr.iter()) {
                                 *accv += d;

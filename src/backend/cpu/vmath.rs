@@ -59,7 +59,35 @@ fn select(c: bool, a: f32, b: f32) -> f32 {
 /// `e^x` for `x` in [-104, 89] or NaN.
 #[inline(always)]
 fn exp_unchecked(x: f32) -> f32 {
-    // x = n·ln2 + r, |r| <= ln2/2.
+    let (y, ni) = exp_reduced(x);
+    // 2^n as two normal factors, so that n = 128 (for results just below
+    // f32::MAX) and n down to -150 (subnormal results) need no special case;
+    // the first product is exact and the second rounds once. A NaN x makes y
+    // NaN, whatever bits n decodes to (hence the wrapping integer ops: only
+    // then can they be out of range).
+    let n1 = ni >> 1;
+    let n2 = ni.wrapping_sub(n1);
+    y * pow2(n1) * pow2(n2)
+}
+
+/// `e^x` for `x` in [0, 87] or NaN: there `2^n` is a normal float, so one
+/// exact product scales the result, the same bits as [`exp_unchecked`] with
+/// four instructions fewer (tanh's exponential, a tenth of its time).
+#[inline(always)]
+fn exp_non_negative(x: f32) -> f32 {
+    let (y, ni) = exp_reduced(x);
+    y * pow2(ni)
+}
+
+/// `2^n` for `n` in [-126, 127] (other `n` give meaningless bits).
+#[inline(always)]
+fn pow2(n: i32) -> f32 {
+    f32::from_bits((n.wrapping_add(127) << 23) as u32)
+}
+
+/// `(e^r, n)` with `x = n·ln2 + r`, `|r| <= ln2/2`: `e^x = e^r · 2^n`.
+#[inline(always)]
+fn exp_reduced(x: f32) -> (f32, i32) {
     let t = x * LOG2_E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -77,18 +105,7 @@ fn exp_unchecked(x: f32) -> f32 {
     p = p * rp + 0.166_666_66;
     p = p * rp + 0.5;
     let y = p * (rp * rp) + r + 1.0;
-
-    // 2^n as two normal factors, so that n = 128 (for results just below
-    // f32::MAX) and n down to -150 (subnormal results) need no special case;
-    // the first product is exact and the second rounds once. A NaN x makes y
-    // NaN, whatever bits n decodes to (hence the wrapping integer ops: only
-    // then can they be out of range).
-    let ni = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
-    let n1 = ni >> 1;
-    let n2 = ni.wrapping_sub(n1);
-    let s1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
-    let s2 = f32::from_bits((n2.wrapping_add(127) << 23) as u32);
-    y * s1 * s2
+    (y, (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32))
 }
 
 /// `ln x + e_adj·ln2 + tail` for `x` positive, normal and finite (anything
@@ -193,7 +210,7 @@ pub fn tanh_f32(x: f32) -> f32 {
     // |x| >= 0.625: tanh|x| = 1 - 2/(e^{2|x|} + 1). The quotient is at most
     // 0.45 there, so the subtraction loses nothing. Past |x| = 10 the quotient
     // is below half an ulp of 1, so clamping there keeps e^{2|x|} finite.
-    let e = exp_unchecked(2.0 * select(a > 10.0, 10.0, a));
+    let e = exp_non_negative(2.0 * select(a > 10.0, 10.0, a));
     let big = 1.0 - 2.0 / (e + 1.0);
 
     // |x| < 0.625: |x| + |x|³·P(x²), P a relative-error minimax fit on

@@ -16,7 +16,7 @@ pub(super) static F32: Kernel<f32> = Kernel {
     kc: 256,
     nc: 512,
     mc: 1536,
-    direct_a_max_n: 128,
+    direct_max_n: 128,
     row_panel: f32k::row_panel,
     pack_a: pack::pack_a::<f32, MR>,
     pack_b: pack::pack_b::<f32, { f32k::NR }>,
@@ -29,7 +29,7 @@ pub(super) static F64: Kernel<f64> = Kernel {
     kc: 256,
     nc: 256,
     mc: 768,
-    direct_a_max_n: 64,
+    direct_max_n: 64,
     row_panel: f64k::row_panel,
     pack_a: pack::pack_a::<f64, MR>,
     pack_b: pack::pack_b::<f64, { f64k::NR }>,
@@ -50,7 +50,7 @@ macro_rules! avx2_kernel {
             ///
             /// # Safety
             /// A: `ROWS × k` at strides (`rsa`, 1) if `A_ROWMAJOR`, else (1, `csa`);
-            /// B: one packed `k × NR` panel; C: a writable `ROWS × NR` tile at row
+            /// B: one `k × NR` panel, rows `rsb` apart; C: a writable `ROWS × NR` tile at row
             /// stride `rsc`. The CPU must support AVX2 and FMA.
             #[inline]
             #[target_feature(enable = "avx2,fma")]
@@ -62,6 +62,7 @@ macro_rules! avx2_kernel {
                 rsa: isize,
                 csa: isize,
                 b: *const $t,
+                rsb: isize,
                 beta: $t,
                 c: *mut $t,
                 rsc: isize,
@@ -92,7 +93,7 @@ macro_rules! avx2_kernel {
                         }
                         // Wrapping: after the last step this may point past the matrix.
                         ap = ap.wrapping_offset(cs);
-                        bp = bp.add(NR);
+                        bp = bp.wrapping_offset(rsb);
                     }
                     let va = $set1(alpha);
                     let vb = $set1(beta);
@@ -115,20 +116,19 @@ macro_rules! avx2_kernel {
             /// `p` must describe valid memory (see [`Panel`]); AVX2 and FMA required.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn row_panel_impl<const ROWS: usize, const A_ROWMAJOR: bool>(p: &Panel<$t>) {
-                let step = p.k * NR;
                 // SAFETY: every tile lies inside the panel; ragged or strided ones
                 // go through a scratch tile.
                 unsafe {
                     for (jp, j0) in (0..p.ncols).step_by(NR).enumerate() {
                         let cols = NR.min(p.ncols - j0);
-                        let b = p.b.add(jp * step);
+                        let b = p.b.offset(jp as isize * p.b_panel);
                         let c = p.c.offset(j0 as isize * p.csc);
                         if cols == NR && p.csc == 1 {
-                            tile::<ROWS, A_ROWMAJOR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, c, p.rsc);
+                            tile::<ROWS, A_ROWMAJOR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.rsb, p.beta, c, p.rsc);
                         } else {
                             let mut s = Scratch::<$t, ROWS, NR>::load(ROWS, cols, p.beta, c, p.rsc, p.csc);
                             tile::<ROWS, A_ROWMAJOR>(
-                                p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, s.ptr(), NR as isize,
+                                p.k, p.alpha, p.a, p.rsa, p.csa, b, p.rsb, p.beta, s.ptr(), NR as isize,
                             );
                             s.store(ROWS, cols, c, p.rsc, p.csc);
                         }

@@ -26,7 +26,7 @@ pub(super) static F32: Kernel<f32> = Kernel {
     kc: 384,
     nc: 1024,
     mc: 1536,
-    direct_a_max_n: 256,
+    direct_max_n: 256,
     row_panel: f32k::row_panel,
     pack_a: pack_avx512::pack_a_f32::<MR>,
     pack_b: pack_avx512::pack_b_f32_32,
@@ -39,7 +39,7 @@ pub(super) static F64: Kernel<f64> = Kernel {
     kc: 256,
     nc: 512,
     mc: 768,
-    direct_a_max_n: 128,
+    direct_max_n: 128,
     row_panel: f64k::row_panel,
     pack_a: pack::pack_a::<f64, MR>,
     pack_b: pack::pack_b::<f64, { f64k::NR }>,
@@ -62,7 +62,7 @@ macro_rules! avx512_kernel {
             ///
             /// # Safety
             /// A: `ROWS × k` at strides (`rsa`, 1) if `A_ROWMAJOR`, else (1, `csa`);
-            /// B: one packed `k × NR` panel; C: the (masked) `ROWS × NR` tile at row
+            /// B: one `k × NR` panel, rows `rsb` apart; C: the (masked) `ROWS × NR` tile at row
             /// stride `rsc`, writable. The CPU must support AVX-512F.
             #[inline]
             #[target_feature(enable = "avx512f")]
@@ -74,6 +74,7 @@ macro_rules! avx512_kernel {
                 rsa: isize,
                 csa: isize,
                 b: *const $t,
+                rsb: isize,
                 beta: $t,
                 c: *mut $t,
                 rsc: isize,
@@ -105,7 +106,7 @@ macro_rules! avx512_kernel {
                         }
                         // Wrapping: after the last step this may point past the matrix.
                         ap = ap.wrapping_offset(cs);
-                        bp = bp.add(NR);
+                        bp = bp.wrapping_offset(rsb);
                     }
                     let va = $set1(alpha);
                     let vb = $set1(beta);
@@ -137,14 +138,16 @@ macro_rules! avx512_kernel {
             unsafe fn row_panel_impl<const ROWS: usize, const A_ROWMAJOR: bool>(p: &Panel<$t>) {
                 let full = p.ncols / NR;
                 let rem = p.ncols % NR;
-                let step = p.k * NR;
+                // Wrapping: computed for in-bounds panels only, but a closure cannot
+                // carry the unsafe block's contract.
+                let panel = |jp: usize| p.b.wrapping_offset(jp as isize * p.b_panel);
                 // SAFETY: every tile lies inside the panel; ragged or strided ones
                 // are masked or go through a scratch tile.
                 unsafe {
                     if p.csc == 1 {
                         for jp in 0..full {
                             tile::<ROWS, A_ROWMAJOR, false>(
-                                p.k, p.alpha, p.a, p.rsa, p.csa, p.b.add(jp * step),
+                                p.k, p.alpha, p.a, p.rsa, p.csa, panel(jp), p.rsb,
                                 p.beta, p.c.add(jp * NR), p.rsc, [0; 2],
                             );
                         }
@@ -154,7 +157,7 @@ macro_rules! avx512_kernel {
                             };
                             let mask = [lane_mask(rem), lane_mask(rem.saturating_sub($lanes))];
                             tile::<ROWS, A_ROWMAJOR, true>(
-                                p.k, p.alpha, p.a, p.rsa, p.csa, p.b.add(full * step),
+                                p.k, p.alpha, p.a, p.rsa, p.csa, panel(full), p.rsb,
                                 p.beta, p.c.add(full * NR), p.rsc, mask,
                             );
                         }
@@ -164,7 +167,7 @@ macro_rules! avx512_kernel {
                             let c = p.c.offset((jp * NR) as isize * p.csc);
                             let mut s = Scratch::<$t, ROWS, NR>::load(ROWS, cols, p.beta, c, p.rsc, p.csc);
                             tile::<ROWS, A_ROWMAJOR, false>(
-                                p.k, p.alpha, p.a, p.rsa, p.csa, p.b.add(jp * step),
+                                p.k, p.alpha, p.a, p.rsa, p.csa, panel(jp), p.rsb,
                                 p.beta, s.ptr(), NR as isize, [0; 2],
                             );
                             s.store(ROWS, cols, c, p.rsc, p.csc);

@@ -13,7 +13,7 @@ pub(super) static F32: Kernel<f32> = Kernel {
     kc: 256,
     nc: 512,
     mc: 1536,
-    direct_a_max_n: 64,
+    direct_max_n: 64,
     row_panel: row_panel::<f32, 8>,
     pack_a: pack::pack_a::<f32, MR>,
     pack_b: pack::pack_b::<f32, 8>,
@@ -26,7 +26,7 @@ pub(super) static F64: Kernel<f64> = Kernel {
     kc: 256,
     nc: 512,
     mc: 1536,
-    direct_a_max_n: 32,
+    direct_max_n: 32,
     row_panel: row_panel::<f64, 4>,
     pack_a: pack::pack_a::<f64, MR>,
     pack_b: pack::pack_b::<f64, 4>,
@@ -36,7 +36,7 @@ pub(super) static F64: Kernel<f64> = Kernel {
 /// One `ROWS × NR` tile with unit column stride in C.
 ///
 /// # Safety
-/// A: `ROWS × k` at strides (`rsa`, `csa`); B: one packed `k × NR` panel; C: a
+/// A: `ROWS × k` at strides (`rsa`, `csa`); B: one `k × NR` panel, rows `rsb` apart; C: a
 /// writable `ROWS × NR` tile with row stride `rsc`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -47,6 +47,7 @@ unsafe fn tile<T: GemmScalar, const ROWS: usize, const NR: usize>(
     rsa: isize,
     csa: isize,
     b: *const T,
+    rsb: isize,
     beta: T,
     c: *mut T,
     rsc: isize,
@@ -55,7 +56,7 @@ unsafe fn tile<T: GemmScalar, const ROWS: usize, const NR: usize>(
     // SAFETY: offsets stay inside the operands described by the caller.
     unsafe {
         for p in 0..k {
-            let bp = &*b.add(p * NR).cast::<[T; NR]>();
+            let bp = &*b.offset(p as isize * rsb).cast::<[T; NR]>();
             let ap = a.offset(p as isize * csa);
             for (i, row) in acc.iter_mut().enumerate() {
                 let ai = *ap.offset(i as isize * rsa);
@@ -83,13 +84,13 @@ unsafe fn row_panel_impl<T: GemmScalar, const ROWS: usize, const NR: usize>(p: &
     unsafe {
         for (jp, j0) in (0..p.ncols).step_by(NR).enumerate() {
             let cols = NR.min(p.ncols - j0);
-            let b = p.b.add(jp * p.k * NR);
+            let b = p.b.offset(jp as isize * p.b_panel);
             let c = p.c.offset(j0 as isize * p.csc);
             if cols == NR && p.csc == 1 {
-                tile::<T, ROWS, NR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, c, p.rsc);
+                tile::<T, ROWS, NR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.rsb, p.beta, c, p.rsc);
             } else {
                 let mut s = Scratch::<T, ROWS, NR>::load(ROWS, cols, p.beta, c, p.rsc, p.csc);
-                tile::<T, ROWS, NR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.beta, s.ptr(), NR as isize);
+                tile::<T, ROWS, NR>(p.k, p.alpha, p.a, p.rsa, p.csa, b, p.rsb, p.beta, s.ptr(), NR as isize);
                 s.store(ROWS, cols, c, p.rsc, p.csc);
             }
         }

@@ -8,7 +8,8 @@
 //!   for pc in 0..k step KC                   a block of the reduction
 //!     pack A[ic.., pc..] as MR-row slivers   (read in place when n is small)
 //!     for jc in 0..n step NC                 a block of columns
-//!       pack B[pc.., jc..] as NR-wide panels
+//!       pack B[pc.., jc..] as NR-wide panels (read in place when n is small
+//!                                        and B's rows are contiguous)
 //!       for ir in 0..MC step MR              the A sliver stays in L1 while
 //!         for jr in 0..NC step NR            the B panels stream past it
 //!           micro-kernel: MR×NR tile of C in registers
@@ -173,9 +174,11 @@ mod kernel_table {
         /// Height of one packed A block (`mc × kc`, in L3): A is packed once per
         /// `mc × kc` block and reused across all B blocks.
         pub(super) mc: usize,
-        /// Largest n for which A is read in place instead of packed: packing pays off
-        /// only when the sliver is reused across enough B panels.
-        pub(super) direct_a_max_n: usize,
+        /// Largest n for which A, and B with unit column stride and whole
+        /// panels, are read in place instead of packed: packing A pays off only
+        /// when a sliver is reused across many B panels, and packing B only
+        /// when its rows are far apart (a block then spans many pages).
+        pub(super) direct_max_n: usize,
         /// Computes `rows × ncols` of C from an A sliver and a packed B block.
         pub(super) row_panel: unsafe fn(&Panel<T>),
         /// Packs a `rows × kc` sliver of A, `mr`-interleaved.
@@ -201,8 +204,12 @@ pub(crate) struct Panel<T> {
     a: *const T,
     rsa: isize,
     csa: isize,
-    /// Packed B block: `ceil(ncols / nr)` panels of `k × nr`.
+    /// B block: `ceil(ncols / nr)` panels of `k × nr`, `b_panel` apart, each
+    /// with its rows `rsb` apart (packed: `k·nr` and `nr`; read in place: `nr`
+    /// and B's row stride).
     b: *const T,
+    rsb: isize,
+    b_panel: isize,
     c: *mut T,
     rsc: isize,
     csc: isize,
@@ -558,41 +565,81 @@ unsafe fn sequential<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, ws: &mut wo
         unsafe { narrow(p, ws) };
         return;
     }
-    let (_, kc_max) = k_blocking(ker, p.k);
-    let direct_a = (p.rsa == 1 || p.csa == 1) && p.n <= ker.direct_a_max_n;
-    let nc_max = ker.nc.min(p.n.div_ceil(ker.nr) * ker.nr);
-    let mc_max = ker.mc.min(p.m.div_ceil(ker.mr) * ker.mr);
-    let a_len = if direct_a { 0 } else { mc_max * kc_max };
-    let (abuf, bbuf) = ws.buffers::<T>(a_len, kc_max * nc_max);
+    let bl = Blocking::of(ker, p);
+    let a_len = if bl.direct_a { 0 } else { bl.mc_max * bl.kc_max };
+    let b_len = if bl.direct_b { 0 } else { bl.kc_max * bl.nc_max };
+    let (abuf, bbuf) = ws.buffers::<T>(a_len, b_len);
     // SAFETY: forwarded; each block is packed into `bbuf` (kc_max·nc_max) just
-    // before its use, inside B by `blocked`'s contract.
+    // before its use, or read in place, inside B by `blocked`'s contract.
     unsafe {
         blocked(ker, p, abuf, |_, pc, kc, jc, nc| {
-            (ker.pack_b)(kc, nc, p.b.offset(pc as isize * p.rsb + jc as isize * p.csb), p.rsb, p.csb, bbuf);
-            bbuf
+            let block = p.b.offset(pc as isize * p.rsb + jc as isize * p.csb);
+            if bl.direct_b {
+                BBlock { ptr: block, rsb: p.rsb, panel: ker.nr as isize }
+            } else {
+                (ker.pack_b)(kc, nc, block, p.rsb, p.csb, bbuf);
+                BBlock::packed(bbuf, ker, kc)
+            }
         })
     }
 }
 
-/// The blocked loops on one rectangle of C, with packed B blocks from
+/// The blocking of one rectangle of C: the block sizes of the kernel clipped
+/// to the problem, and which operands are read in place rather than packed.
+struct Blocking {
+    kblocks: usize,
+    kc_max: usize,
+    mc_max: usize,
+    nc_max: usize,
+    direct_a: bool,
+    /// Only a choice of [`sequential`]: [`blocked`] reads B as `b_block` hands it.
+    direct_b: bool,
+}
+
+impl Blocking {
+    fn of<T>(ker: &Kernel<T>, p: &Problem<T>) -> Self {
+        let (kblocks, kc_max) = k_blocking(ker, p.k);
+        Blocking {
+            kblocks,
+            kc_max,
+            mc_max: ker.mc.min(p.m.div_ceil(ker.mr) * ker.mr),
+            nc_max: ker.nc.min(p.n.div_ceil(ker.nr) * ker.nr),
+            direct_a: (p.rsa == 1 || p.csa == 1) && p.n <= ker.direct_max_n,
+            direct_b: p.csb == 1 && p.n.is_multiple_of(ker.nr) && p.n <= ker.direct_max_n,
+        }
+    }
+}
+
+/// Where `blocked` finds one `kc × nc` block of B (see [`Panel::b`]).
+struct BBlock<T> {
+    ptr: *const T,
+    rsb: isize,
+    panel: isize,
+}
+
+impl<T> BBlock<T> {
+    /// A block laid out by `ker.pack_b` at `ptr`.
+    fn packed(ptr: *const T, ker: &Kernel<T>, kc: usize) -> Self {
+        BBlock { ptr, rsb: ker.nr as isize, panel: (kc * ker.nr) as isize }
+    }
+}
+
+/// The blocked loops on one rectangle of C, with B blocks from
 /// `b_block(kb, pc, kc, jc, nc)`: the `kc × nc` block at `B[pc.., jc..]`,
-/// `kb`-th of the k blocking, packed as `pack_b` lays it out.
+/// `kb`-th of the k blocking, packed as `pack_b` lays it out or read in place.
 ///
 /// # Safety
 /// `p` must satisfy the contract of [`gemm_strided`], with `k > 0`; `abuf` must
 /// hold `min(mc, m rounded up to mr) · kc_max` elements unless A is read in
-/// place; `b_block` must return the packed block it is asked for.
+/// place; `b_block` must return the block it is asked for.
 unsafe fn blocked<T: GemmScalar>(
     ker: &Kernel<T>,
     p: &Problem<T>,
     abuf: *mut T,
-    mut b_block: impl FnMut(usize, usize, usize, usize, usize) -> *const T,
+    mut b_block: impl FnMut(usize, usize, usize, usize, usize) -> BBlock<T>,
 ) {
-    let (mr, nr) = (ker.mr, ker.nr);
-    let (kblocks, kc_max) = k_blocking(ker, p.k);
-    let direct_a = (p.rsa == 1 || p.csa == 1) && p.n <= ker.direct_a_max_n;
-    let nc_max = ker.nc.min(p.n.div_ceil(nr) * nr);
-    let mc_max = ker.mc.min(p.m.div_ceil(mr) * mr);
+    let mr = ker.mr;
+    let Blocking { kblocks, kc_max, mc_max, nc_max, direct_a, .. } = Blocking::of(ker, p);
 
     for ic in (0..p.m).step_by(mc_max) {
         let mc = mc_max.min(p.m - ic);
@@ -619,7 +666,7 @@ unsafe fn blocked<T: GemmScalar>(
             }
             for jc in (0..p.n).step_by(nc_max) {
                 let nc = nc_max.min(p.n - jc);
-                let bbuf = b_block(kb, pc, kc, jc, nc);
+                let bb = b_block(kb, pc, kc, jc, nc);
                 for ir in (0..mc).step_by(mr) {
                     let (a, rsa, csa) = if direct_a {
                         // SAFETY: the sliver lies inside A.
@@ -637,7 +684,9 @@ unsafe fn blocked<T: GemmScalar>(
                         a,
                         rsa,
                         csa,
-                        b: bbuf,
+                        b: bb.ptr,
+                        rsb: bb.rsb,
+                        b_panel: bb.panel,
                         // SAFETY: (ic + ir, jc) is inside C.
                         c: unsafe { p.c.offset((ic + ir) as isize * p.rsc + jc as isize * p.csc) },
                         rsc: p.rsc,

@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::{GemmScalar, Kernel, Problem, blocked, chunk, k_blocking, workspace};
+use super::{BBlock, Blocking, GemmScalar, Kernel, Problem, blocked, chunk, workspace};
 
 /// Largest packed B (bytes) worth keeping per thread between calls; bigger
 /// products pack per thread instead.
@@ -41,20 +41,15 @@ const PANELS_PER_PIECE: usize = 4;
 pub(super) fn applies<T>(ker: &Kernel<T>, p: &Problem<T>, threads: usize) -> bool {
     let bytes = packed_len(ker, p) * std::mem::size_of::<T>();
     threads > 1
-        && p.n > ker.direct_a_max_n
+        && p.n > ker.direct_max_n
         && p.m.div_ceil(ker.mr) >= threads * TASKS_PER_THREAD
         && (PER_THREAD_MAX_BYTES + 1..=MAX_SHARED_BYTES).contains(&bytes)
 }
 
 /// Elements of the whole packed B: every `kc × nc` block at full size.
 fn packed_len<T>(ker: &Kernel<T>, p: &Problem<T>) -> usize {
-    let (kblocks, kc_max) = k_blocking(ker, p.k);
-    let nc_max = nc_max(ker, p);
+    let Blocking { kblocks, kc_max, nc_max, .. } = Blocking::of(ker, p);
     kblocks * p.n.div_ceil(nc_max) * kc_max * nc_max
-}
-
-fn nc_max<T>(ker: &Kernel<T>, p: &Problem<T>) -> usize {
-    ker.nc.min(p.n.div_ceil(ker.nr) * ker.nr)
 }
 
 /// The packed B of one product, filled piece by piece by whichever task needs
@@ -144,8 +139,7 @@ impl<T: GemmScalar> SharedB<'_, T> {
 /// `p` must satisfy the contract of [`super::gemm_strided`], with `k > 0`, and
 /// [`applies`] must hold.
 pub(super) unsafe fn parallel<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, threads: usize) {
-    let (kblocks, kc_max) = k_blocking(ker, p.k);
-    let nc_max = nc_max(ker, p);
+    let Blocking { kblocks, kc_max, nc_max, .. } = Blocking::of(ker, p);
     let nblocks = p.n.div_ceil(nc_max);
     let pieces = nc_max.div_ceil(PANELS_PER_PIECE * ker.nr);
     let tasks = (threads * TASKS_PER_THREAD).min(p.m.div_ceil(ker.mr));
@@ -171,10 +165,13 @@ pub(super) unsafe fn parallel<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, th
                 // elements; the rest is the caller's contract.
                 let sub = unsafe { p.sub(i0, i1 - i0, 0, p.n) };
                 workspace::with(|ws| {
-                    let mc_max = ker.mc.min(sub.m.div_ceil(ker.mr) * ker.mr);
-                    let (abuf, _) = ws.buffers::<T>(mc_max * kc_max, 0);
+                    let (abuf, _) = ws.buffers::<T>(Blocking::of(ker, &sub).mc_max * kc_max, 0);
                     // SAFETY: as above; `block` hands out fully packed blocks.
-                    unsafe { blocked(ker, &sub, abuf, |kb, _, _, jc, _| shared.block(kb, jc / nc_max)) };
+                    unsafe {
+                        blocked(ker, &sub, abuf, |kb, _, kc, jc, _| {
+                            BBlock::packed(shared.block(kb, jc / nc_max), ker, kc)
+                        })
+                    };
                 });
             }
         };
