@@ -563,3 +563,23 @@ fn ema_flow_holds_the_averaged_parameters() {
     assert_ne!(values(&averaged), last);
     assert!(train_fm(&FmConfig { ema: Some(1.0), ..cfg }, sample, |_, _| Ok(())).is_err());
 }
+
+/// `clip_grad`: a bound the gradients never reach leaves every bit as it
+/// was; one they always exceed changes Adam's moments and so the flow;
+/// zero, negative and non-finite bounds are refused.
+#[test]
+fn gradient_clipping_is_applied_before_each_step() {
+    let cfg = FmConfig { hidden: vec![8], batch: 32, iterations: 15, ..FmConfig::reference(2) };
+    let sample = |n: usize, rng: &mut Rng| Tensor::<f32>::randn([n, 2], rng);
+    let bits = |c: Option<f64>| -> Vec<u32> {
+        let flow = train_fm(&FmConfig { clip_grad: c, ..cfg.clone() }, sample, |_, _| Ok(())).unwrap();
+        flow.blocks[0].store.values().iter().flat_map(|v| v.to_vec().unwrap()).map(f32::to_bits).collect()
+    };
+    let plain = bits(None);
+    assert_eq!(bits(Some(1e30)), plain);
+    assert_ne!(bits(Some(1e-3)), plain);
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let r = train_fm(&FmConfig { clip_grad: Some(bad), ..cfg.clone() }, sample, |_, _| Ok(()));
+        assert!(matches!(r, Err(wasserflow::Error::InvalidArgument(_))), "clip {bad}");
+    }
+}

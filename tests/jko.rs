@@ -7,7 +7,7 @@ use wasserflow::flows::jko::{
     JkoConfig, JkoHooks, LossTerms, NoHooks, Phase, ReparamConfig, StepSchedule, StopReason, first_order_residual,
     refine_jko, score_through_block, train_jko,
 };
-use wasserflow::flows::{Block, BlockFlow, BlockReport, FieldKind};
+use wasserflow::flows::{Block, BlockFlow, BlockReport, CnfConfig, FieldKind, train_cnf};
 use wasserflow::nn::Activation;
 use wasserflow::{Error, Rng, Tensor};
 
@@ -447,6 +447,20 @@ fn reparametrization_equalizes_the_movements() {
     assert!(before > 1.8, "initial movements should fall off: {initial:?}");
     assert!(after < 0.75 * before, "max/min movement {before:.3} before re-timing, {after:.3} after ({:?})", retiming);
     assert!(retiming.new_steps[0] < 0.5 && retiming.new_steps[2] > 0.5, "{retiming:?}");
+}
+
+/// A gradient-norm clip must be finite and positive (CNF and JKO; FM in `tests/fm.rs`).
+#[test]
+fn a_bad_gradient_clip_is_refused() {
+    let x = Gauss { mean: [1.0, 0.0], sd: [1.0, 1.0], angle: 0.0 }.sample(64, &mut Rng::seed(3));
+    let cnf = CnfConfig { iterations: 1, batch: 16, ..CnfConfig::reference(2) };
+    for bad in [0.0, -1.0, f64::NAN] {
+        let jko = JkoConfig { clip_grad: Some(bad), ..small_config(0) };
+        assert!(matches!(train_jko(&jko, &x, None, &mut NoHooks), Err(Error::InvalidArgument(_))), "jko {bad}");
+        let cfg = CnfConfig { clip_grad: Some(bad), ..cnf.clone() };
+        let r = train_cnf::<f32>(&cfg, |n, rng| Tensor::randn([n, 2], rng), |_, _| Ok(()));
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "cnf {bad}");
+    }
 }
 
 #[test]

@@ -220,6 +220,7 @@ pub fn images_command(a: ImagesArgs) -> Result<()> {
         lr: a.lr,
         lr_final: a.lr_final,
         ema: a.ema,
+        clip_grad: None,
         iterations: a.iterations,
         seed: a.seed,
         step_size: a.step_size,

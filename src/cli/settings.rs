@@ -78,6 +78,9 @@ pub struct Settings {
     /// Adam learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Clip the global gradient norm at this before each Adam step (0: never).
+    #[arg(long)]
+    pub clip_grad: Option<f64>,
     /// Number of blocks (jko, lfm): the maximum when a stopping rule is set.
     #[arg(long)]
     pub blocks: Option<usize>,
@@ -183,6 +186,7 @@ impl Settings {
             iterations,
             batch,
             lr,
+            clip_grad,
             blocks,
             steps_per_block,
             h0,
@@ -224,6 +228,7 @@ impl Settings {
             iterations: Some(1000),
             batch: Some(1024),
             lr: Some(1e-3),
+            clip_grad: Some(0.0),
             blocks: Some(1),
             steps_per_block: Some(3),
             h0: Some(1.0),

@@ -219,6 +219,7 @@ fn train_cnf_run(s: &Settings, data: &RunData, run: &mut RunDir) -> Result<Block
         backprop: Backprop::from_name(&setting!(s, backprop))?,
         batch: setting!(s, batch),
         lr: setting!(s, lr),
+        clip_grad: clip_grad(&s),
         iterations: setting!(s, iterations),
         seed: setting!(s, seed),
         device: Device::Cpu,
@@ -328,6 +329,7 @@ fn jko_config(s: &Settings, dim: usize) -> Result<JkoConfig> {
         iterations: setting!(s, iterations),
         batch: setting!(s, batch),
         lr: setting!(s, lr),
+        clip_grad: clip_grad(&s),
         warm_start: setting!(s, warm_start),
         stop_w2: (stop > 0.0).then_some(stop),
         max_speed_growth: Some(setting!(s, max_speed_growth)).filter(|&g| g > 0.0),
@@ -507,6 +509,7 @@ fn fm_config(s: &Settings, dim: usize) -> Result<FmConfig> {
         time: time_sampler(s)?,
         batch: setting!(s, batch),
         lr: setting!(s, lr),
+        clip_grad: clip_grad(&s),
         lr_final: None,
         ema: None,
         iterations: setting!(s, iterations),
@@ -619,4 +622,9 @@ fn train_lfm_run(s: &Settings, data: &RunData, run: &mut RunDir, resume: bool) -
         e => e,
     })?;
     Ok(out.flow)
+}
+
+/// `--clip-grad`: 0 is off; anything else goes to the trainer's validation.
+fn clip_grad(s: &Settings) -> Option<f64> {
+    Some(setting!(s, clip_grad)).filter(|&c| c != 0.0)
 }

@@ -8,7 +8,7 @@ use crate::density::{Backprop, Divergence};
 use crate::dist::{mean_over_ranks, stacked_rows};
 use crate::nn::Activation;
 use crate::ode::Tableau;
-use crate::optim::{Adam, Optimizer};
+use crate::optim::{Adam, Optimizer, clip_if, validate_max_norm};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg};
@@ -29,6 +29,8 @@ pub struct CnfConfig {
     pub backprop: Backprop,
     pub batch: usize,
     pub lr: f64,
+    /// Clip the global gradient norm at this before each Adam step.
+    pub clip_grad: Option<f64>,
     pub iterations: usize,
     pub seed: u64,
     /// Where training runs; the returned flow is on the host either way.
@@ -52,6 +54,7 @@ impl CnfConfig {
             backprop: Backprop::Direct,
             batch: 1024,
             lr: 1e-3,
+            clip_grad: None,
             iterations: 1000,
             seed: 0,
             device: Device::Cpu,
@@ -78,7 +81,7 @@ impl CnfConfig {
         if !(self.t_end > 0.0 && self.step_size > 0.0 && self.lr > 0.0) {
             invalid_arg!("T, the step size and the learning rate must be positive");
         }
-        Ok(())
+        validate_max_norm(self.clip_grad)
     }
 }
 
@@ -113,10 +116,11 @@ pub fn train_cnf<T: Float>(
         let dirs = cfg.divergence.directions_for(cfg.batch, cfg.dim, cfg.device, &mut rng)?;
         let (x, dirs) = (x.slice(0, lo, hi - lo)?.to_device(cfg.device)?, stacked_rows(&dirs, cfg.batch, lo, hi)?);
         let r = cfg.backprop.nll_and_grads(&block.cnf, &block.store, &x, &dirs)?;
-        let r = mean_over_ranks(group, hi - lo, cfg.batch, r.loss, r.param_grads, &[])?;
+        let mut r = mean_over_ranks(group, hi - lo, cfg.batch, r.loss, r.param_grads, &[])?;
         if !r.loss.is_finite() {
             return Err(Error::NonFinite(format!("CNF training loss became {} at iteration {iteration}", r.loss)));
         }
+        clip_if(&mut r.grads, cfg.clip_grad)?;
         opt.step(&mut block.store, &r.grads)?;
         crate::backend::profile::end_iteration();
         on_iteration(&IterationReport { iteration, loss: r.loss }, &block)?;

@@ -26,7 +26,7 @@ use crate::density::Divergence;
 use crate::nn::data_parallel::combine_shards;
 use crate::nn::{Activation, ParamStore, VelocityField};
 use crate::ode::Tableau;
-use crate::optim::{Adam, Ema, Optimizer, Schedule};
+use crate::optim::{Adam, Ema, Optimizer, Schedule, clip_if, validate_max_norm};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, invalid_arg, shape_err};
@@ -223,6 +223,8 @@ pub struct FmConfig {
     /// then holds the average instead of the last iterate. `None`: the last
     /// iterate.
     pub ema: Option<f64>,
+    /// Clip the global gradient norm at this before each Adam step.
+    pub clip_grad: Option<f64>,
     pub iterations: usize,
     pub seed: u64,
     /// Solver step of the model's evaluation grid on `[0, 1]` (sampling,
@@ -251,6 +253,7 @@ impl FmConfig {
             lr: 1e-3,
             lr_final: None,
             ema: None,
+            clip_grad: None,
             iterations: 1000,
             seed: 0,
             step_size: 0.05,
@@ -298,6 +301,7 @@ impl FmConfig {
         if !(self.step_size > 0.0 && self.step_size <= 1.0) {
             invalid_arg!("the evaluation step must be in (0, 1], got {}", self.step_size);
         }
+        validate_max_norm(self.clip_grad)?;
         if let Some(d) = self.ema
             && !(0.0..1.0).contains(&d)
         {
@@ -326,6 +330,7 @@ pub struct FmTrainer<T: Float> {
     pub time: TimeSampler,
     opt: Adam<T>,
     ema: Option<Ema<T>>,
+    clip_grad: Option<f64>,
 }
 
 impl<T: Float> FmTrainer<T> {
@@ -335,13 +340,21 @@ impl<T: Float> FmTrainer<T> {
         if block.spec.t_end() != 1.0 {
             invalid_arg!("flow matching trains a block on [0, 1], this one ends at {}", block.spec.t_end());
         }
-        Ok(FmTrainer { block, interpolant, time, opt: Adam::new(lr), ema: None })
+        Ok(FmTrainer { block, interpolant, time, opt: Adam::new(lr), ema: None, clip_grad: None })
     }
 
     /// Keeps a moving average of the parameters with `decay` from here on
     /// (`None`: none), which [`FmTrainer::into_block`] then returns.
     pub fn with_ema(mut self, decay: Option<f64>) -> Result<Self> {
         self.ema = decay.map(|d| Ema::new(d, &self.block.store)).transpose()?;
+        Ok(self)
+    }
+
+    /// Clips the global gradient norm at `max_norm` before every step from
+    /// here on (`None`: never).
+    pub fn with_clip(mut self, max_norm: Option<f64>) -> Result<Self> {
+        validate_max_norm(max_norm)?;
+        self.clip_grad = max_norm;
         Ok(self)
     }
 
@@ -355,7 +368,7 @@ impl<T: Float> FmTrainer<T> {
         let n = x0.dims().first().copied().unwrap_or(0);
         let t = self.time.sample_n(n, rng);
         let group = crate::dist::training_group();
-        let (loss, grads) = if group.size() == 1 {
+        let (loss, mut grads) = if group.size() == 1 {
             matching_loss_and_grads(&self.block.cnf.field, &self.block.store, self.interpolant, x0, x1, &t)?
         } else {
             let (lo, hi) = crate::dist::rank_rows(group, n)?;
@@ -369,6 +382,7 @@ impl<T: Float> FmTrainer<T> {
         if !loss.is_finite() {
             return Err(Error::NonFinite(format!("the flow-matching loss became {loss}")));
         }
+        clip_if(&mut grads, self.clip_grad)?;
         self.opt.step(&mut self.block.store, &grads)?;
         if let Some(ema) = &mut self.ema {
             ema.update(&self.block.store)?;
@@ -427,7 +441,8 @@ pub fn train_fm<T: Float>(
     let mut rng = Rng::seed(cfg.seed);
     let mut init_rng = rng.split();
     let block = Block::new(cfg.block_spec()?, &mut init_rng)?.to_device(cfg.device)?;
-    let mut trainer = FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?.with_ema(cfg.ema)?;
+    let mut trainer =
+        FmTrainer::new(block, cfg.interpolant, cfg.time, cfg.lr)?.with_ema(cfg.ema)?.with_clip(cfg.clip_grad)?;
     for iteration in 0..cfg.iterations {
         trainer.set_lr(cfg.lr_at(iteration));
         let x0 = sample(cfg.batch, &mut rng)?;

@@ -273,7 +273,8 @@ pub fn train_lfm<T: Float>(
             Some(prev) if cfg.warm_start => Block::with_params(spec.clone(), prev.store.clone())?,
             _ => Block::new(spec.clone(), &mut init_rng)?,
         };
-        let mut trainer = FmTrainer::new(block, fm.interpolant, fm.time, fm.lr)?.with_ema(fm.ema)?;
+        let mut trainer =
+            FmTrainer::new(block, fm.interpolant, fm.time, fm.lr)?.with_ema(fm.ema)?.with_clip(fm.clip_grad)?;
         let tail = (fm.iterations / 10).max(1);
         let mut tail_loss = 0.0;
         for iteration in 0..fm.iterations {

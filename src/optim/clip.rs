@@ -1,7 +1,7 @@
 //! Global gradient-norm clipping.
 
-use crate::Result;
 use crate::tensor::{Float, Tensor};
+use crate::{Error, Result};
 
 /// `‖g‖₂` over all gradients together (accumulated in f64).
 pub fn grad_norm<T: Float>(grads: &[Tensor<T>]) -> Result<f64> {
@@ -10,6 +10,24 @@ pub fn grad_norm<T: Float>(grads: &[Tensor<T>]) -> Result<f64> {
         s += g.storage().sum_squares()?;
     }
     Ok(s.sqrt())
+}
+
+/// Clips with [`clip_grad_norm`] when `max_norm` is set: the trainers' option.
+pub fn clip_if<T: Float>(grads: &mut [Tensor<T>], max_norm: Option<f64>) -> Result<()> {
+    if let Some(c) = max_norm {
+        clip_grad_norm(grads, c)?;
+    }
+    Ok(())
+}
+
+/// Checks a trainer's clipping option: unset, or finite and positive.
+pub fn validate_max_norm(max_norm: Option<f64>) -> Result<()> {
+    match max_norm {
+        Some(c) if !(c.is_finite() && c > 0.0) => {
+            Err(Error::InvalidArgument(format!("the gradient-norm clip must be finite and positive, got {c}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Scales all gradients by `min(1, max_norm / ‖g‖)` so their global norm is

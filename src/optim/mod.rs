@@ -10,7 +10,7 @@ mod schedule;
 mod sgd;
 
 pub use adam::Adam;
-pub use clip::{clip_grad_norm, grad_norm};
+pub use clip::{clip_grad_norm, clip_if, grad_norm, validate_max_norm};
 pub use ema::Ema;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

@@ -94,6 +94,8 @@ pub struct JkoConfig {
     pub batch: usize,
     /// Adam's learning rate (a fresh optimizer per block).
     pub lr: f64,
+    /// Clip the global gradient norm at this before each Adam step.
+    pub clip_grad: Option<f64>,
     /// Initialize block `n` with block `n−1`'s parameters (block 1 is random).
     pub warm_start: bool,
     /// Stop after the first block that moves the particles less than this.
@@ -130,6 +132,7 @@ impl JkoConfig {
             iterations: 1000,
             batch: 2000,
             lr: 1e-4,
+            clip_grad: None,
             warm_start: true,
             stop_w2: None,
             max_speed_growth: None,
@@ -160,6 +163,7 @@ impl JkoConfig {
             invalid_arg!("the learning rate must be finite and positive, got {}", self.lr);
         }
         self.schedule.validate()?;
+        crate::optim::validate_max_norm(self.clip_grad)?;
         if let Some(eps) = self.stop_w2
             && (eps.is_nan() || eps < 0.0)
         {
@@ -540,6 +544,7 @@ impl<T: Float> Pass<T> {
             h,
             iterations,
             lr,
+            clip_grad: cfg.clip_grad,
             batch: cfg.batch,
             divergence: cfg.divergence,
             backprop: cfg.backprop,

@@ -14,7 +14,7 @@ use crate::flows::block::Block;
 use crate::flows::field::Field;
 use crate::nn::ParamStore;
 use crate::nn::data_parallel::combine_shards;
-use crate::optim::{Adam, Optimizer};
+use crate::optim::{Adam, Optimizer, clip_if};
 use crate::tensor::random::Rng;
 use crate::tensor::{Float, Tensor};
 use crate::{Error, Result, shape_err};
@@ -97,6 +97,7 @@ pub(super) struct BlockTraining {
     pub h: f64,
     pub iterations: usize,
     pub lr: f64,
+    pub clip_grad: Option<f64>,
     pub batch: usize,
     pub divergence: Divergence,
     pub backprop: Backprop,
@@ -130,7 +131,7 @@ pub(super) fn train_block<T: Float>(
         let dirs = tr.divergence.directions_for(batch, d, x.device(), rng)?;
         let dirs = dist::stacked_rows(&dirs, batch, lo, hi)?;
         let (terms, grads) = jko_loss_and_grads(cnf, store, &x, &dirs, tr.h, tr.backprop)?;
-        let (terms, grads) = if group.size() == 1 {
+        let (terms, mut grads) = if group.size() == 1 {
             (terms, grads)
         } else {
             let parts = [terms.potential, terms.divergence, terms.transport];
@@ -147,6 +148,7 @@ pub(super) fn train_block<T: Float>(
                 tr.phase.name()
             )));
         }
+        clip_if(&mut grads, tr.clip_grad)?;
         opt.step(store, &grads)?;
         crate::backend::profile::end_iteration();
         hooks.on_iteration(tr.block, iteration, &terms);
