@@ -188,3 +188,22 @@ fn cuda_device_is_a_clear_error_without_the_feature() {
         assert!(e.contains("CUDA"), "{e}");
     }
 }
+
+/// The fused reverse rule's bias gradient is the column sum of its rows,
+/// exactly, for every width: small integers keep f32 sums exact, and
+/// widths 64, 130 and 200 cover the 64-column register blocks and their tail.
+#[test]
+fn bias_act_backward_sums_the_columns_exactly() {
+    use wasserflow::nn::Activation;
+    for (rows, width) in [(3, 5), (70, 64), (7, 130), (129, 200)] {
+        let g: Vec<f32> = (0..rows * width).map(|i| ((i * 7 + 3) % 9) as f32 - 4.0).collect();
+        let z = Tensor::<f32>::from_vec(vec![0.5; rows * width], [rows, width]).unwrap();
+        let b = Tensor::<f32>::from_vec(vec![0.25; width], [width]).unwrap();
+        let y = z.bias_act(&b, Activation::Identity).unwrap();
+        let gt = Tensor::<f32>::from_vec(g.clone(), [rows, width]).unwrap();
+        let (gz, gb) = z.bias_act_backward(&b, &y, &gt, Activation::Identity).unwrap();
+        assert_eq!(gz.to_vec().unwrap(), g);
+        let want: Vec<f32> = (0..width).map(|j| (0..rows).map(|r| g[r * width + j]).sum()).collect();
+        assert_eq!(gb.to_vec().unwrap(), want, "{rows}x{width}");
+    }
+}

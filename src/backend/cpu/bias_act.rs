@@ -99,10 +99,8 @@ pub fn backward<T: Float>(
                             for j in 0..width {
                                 gzr[j] = gr[j] * a.d1(zr[j] + b[j], yr[j]);
                             }
-                            for (accv, &d) in acc.iter_mut().zip(gzr.iter()) {
-                                *accv += d;
-                            }
                         }
+                        column_sums(gz, width, &mut acc);
                     },
                 )
             };
@@ -115,6 +113,33 @@ pub fn backward<T: Float>(
     for p in &partials {
         for (s, &v) in gb.iter_mut().zip(p) {
             *s += v;
+        }
+    }
+}
+
+/// Columns per register block of [`column_sums`].
+const SUM_COLS: usize = 64;
+
+/// `acc[j] = Σ_rows x[row, j]` (`acc` zero on entry), rows added in order:
+/// the same bits as adding row after row into `acc`, but `SUM_COLS`
+/// columns at a time in registers. Through memory, each row's adds waited
+/// on the previous row's stores.
+#[inline(always)]
+fn column_sums<T: Float>(x: &[T], width: usize, acc: &mut [T]) {
+    let full = width / SUM_COLS * SUM_COLS;
+    for c0 in (0..full).step_by(SUM_COLS) {
+        let mut s = [T::ZERO; SUM_COLS];
+        for row in x.chunks_exact(width) {
+            let r = &row[c0..c0 + SUM_COLS];
+            for j in 0..SUM_COLS {
+                s[j] += r[j];
+            }
+        }
+        acc[c0..c0 + SUM_COLS].copy_from_slice(&s);
+    }
+    for row in x.chunks_exact(width) {
+        for (a, &v) in acc[full..].iter_mut().zip(&row[full..]) {
+            *a += v;
         }
     }
 }
