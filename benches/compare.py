@@ -24,6 +24,11 @@ versions and the commit.
 
     python3 benches/compare.py --suite all --write BENCHMARKS.md     # everything, on this machine
     python3 benches/compare.py --torch-python "$PY" --threads 2 --suite engine
+    python3 benches/compare.py --torch-python "$PY" --threads 2 --suite engine --rounds 5   # noisy host
+
+On a shared host whose speed drifts within seconds, ``--rounds N`` alternates
+the two sides N times and reports medians over the rounds, with the range of
+the rounds' own ratios, so that one slow spell cannot decide a ratio.
 
 Only the standard library is needed to run this script itself.
 """
@@ -63,8 +68,13 @@ def has_gpu() -> bool:
         ["nvidia-smi", "-L"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
-def compare(suite: str, threads: int, torch_python: str) -> tuple[str, list[str]]:
-    """The suite's table as Markdown lines, and the torch version."""
+def median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
+
+
+def one_round(suite: str, threads: int, torch_python: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Our and PyTorch's results by workload, from one run of each side."""
     benches, torch_script = SUITES[suite]
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     features = ["--features", "cuda"] if suite == "gpu" else []
@@ -74,19 +84,50 @@ def compare(suite: str, threads: int, torch_python: str) -> tuple[str, list[str]
             ours[r["workload"]] = r
     torch_args = [] if suite == "gpu" else ["--threads", str(threads)]
     theirs = {r["workload"]: r for r in json_lines(run([torch_python, torch_script, "--json", *torch_args], env))}
+    return ours, theirs
+
+
+def merge(rounds: list[dict[str, dict]]) -> dict[str, dict]:
+    """One result per workload: the median over rounds of each round's median
+    time (GFLOP/s rescaled to it), with the per-round medians kept."""
+    out: dict[str, dict] = {}
+    for name, r in rounds[0].items():
+        times = [rd[name]["median_ms"] for rd in rounds if name in rd]
+        m = median(times)
+        out[name] = dict(r, median_ms=m, rounds_ms=times)
+        if "gflops" in r:
+            out[name]["gflops"] = r["gflops"] * r["median_ms"] / m
+    return out
+
+
+def compare(suite: str, threads: int, torch_python: str, rounds: int = 1) -> tuple[str, list[str]]:
+    """The suite's table as Markdown lines, and the torch version.
+
+    With several rounds the two sides alternate (ours, PyTorch, ours, ...),
+    so that a slow spell of a shared host hits both; each time is the median
+    over rounds of a round's median, and the last column gives the range of
+    the rounds' own speed-ups."""
+    results = [one_round(suite, threads, torch_python) for _ in range(rounds)]
+    ours, theirs = merge([o for o, _ in results]), merge([t for _, t in results])
     version = next(iter(theirs.values()), {}).get("torch", "?")
-    lines = ["| workload | wasserflow ms | GFLOP/s | PyTorch ms | GFLOP/s | speed-up |", "|---|---:|---:|---:|---:|---:|"]
+    spread = rounds > 1
+    lines = ["| workload | wasserflow ms | GFLOP/s | PyTorch ms | GFLOP/s | speed-up |" + (" rounds' speed-ups |" if spread else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---|" if spread else "")]
     for name, r in ours.items():
         t = theirs.get(name)
         if t is None:
-            lines.append(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | – | – | – |")
+            lines.append(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | – | – | – |" + (" |" if spread else ""))
             continue
         tg = f"{t['gflops']:.1f}" if "gflops" in t else "–"
-        lines.append(f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | {t['median_ms']:.4f} | "
-                     f"{tg} | {t['median_ms'] / r['median_ms']:.2f}× |")
+        row = (f"| {name} | {r['median_ms']:.4f} | {r['gflops']:.1f} | {t['median_ms']:.4f} | "
+               f"{tg} | {t['median_ms'] / r['median_ms']:.2f}× |")
+        if spread:
+            ratios = [b / a for a, b in zip(r["rounds_ms"], t["rounds_ms"])]
+            row += f" {min(ratios):.2f}–{max(ratios):.2f}× |"
+        lines.append(row)
     for name, t in theirs.items():
         if name not in ours:  # PyTorch-only rows (torch.compile variants)
-            lines.append(f"| {name} | – | – | {t['median_ms']:.4f} | {t.get('gflops', '–')} | – |")
+            lines.append(f"| {name} | – | – | {t['median_ms']:.4f} | {t.get('gflops', '–')} | – |" + (" |" if spread else ""))
     return version, lines
 
 
@@ -124,6 +165,8 @@ def main() -> int:
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"))
     p.add_argument("--threads", type=int, default=None, help="one thread count (default: 2, or 1 and 2 with --suite all)")
     p.add_argument("--suite", choices=sorted(SUITES) + ["all"], default="engine")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="alternate the two sides this many times and report medians over rounds (noisy hosts)")
     p.add_argument("--write", metavar="FILE", help="rewrite the harness block of FILE (e.g. BENCHMARKS.md)")
     args = p.parse_args()
     torch_python = args.torch_python
@@ -134,7 +177,7 @@ def main() -> int:
     block = [*machine(), ""]
     for suite in suites:
         for threads in ([1] if suite == "gpu" else counts):
-            version, lines = compare(suite, threads, torch_python)
+            version, lines = compare(suite, threads, torch_python, args.rounds)
             title = f"### {suite}" + ("" if suite == "gpu" else f", {threads} thread(s)") + f" (torch {version})"
             print(title + "\n\n" + "\n".join(lines) + "\n", flush=True)
             block += [title, "", *lines, ""]
