@@ -139,6 +139,8 @@ fn main() {
         sgemm.push(case(&format!("mlp out {tag}"), No, No, batch, 2, w));
         sgemm.push(case(&format!("mlp dX {tag}"), No, Yes, batch, w, w));
         sgemm.push(case(&format!("mlp dW {tag}"), Yes, No, w, w, batch));
+        sgemm.push(case(&format!("mlp out dX {tag}"), No, Yes, batch, w, 2));
+        sgemm.push(case(&format!("mlp out dW {tag}"), Yes, No, w, 2, batch));
     }
     let dgemm = [case("dgemm square 1024", No, No, 1024, 1024, 1024)];
 

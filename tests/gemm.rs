@@ -494,3 +494,32 @@ fn dispatched_f64_smoke() {
     gemm(No, No, 2, 2, 3, 1.0, &a, 3, &b, 2, 0.0, &mut c, 2);
     assert_eq!(c, [1.0 - 2.0 + 1.5, 4.0 + 3.0, 4.0 - 5.0 + 3.0, 10.0 + 6.0]);
 }
+
+/// A product of a few columns and many rows is computed through its transpose
+/// (whose tiles it fills): each element must still be the plain chain of
+/// multiply-adds over k, in order, that a row of tiles computes. A of
+/// column stride ≠ 1 keeps the dot-product path (`narrow`) out.
+#[test]
+fn few_column_products_are_each_elements_fma_chain() {
+    let mut rng = Rng(7);
+    for kind in KernelKind::all_available() {
+        for n in 1..=5 {
+            // k ≤ 256 is one k block for every kernel: no partial sums to add.
+            let (m, k) = (61, 250);
+            let a: Vec<f32> = (0..m * k).map(|_| rng.next() as f32).collect(); // stored k × m
+            let b: Vec<f32> = (0..k * n).map(|_| rng.next() as f32).collect();
+            let mut c = vec![f32::NAN; m * n];
+            gemm_with_kernel(kind, Yes, No, m, n, k, 1.0, &a, m, &b, n, 0.0, &mut c, n);
+            for i in 0..m {
+                for j in 0..n {
+                    // The portable kernel multiplies and adds in two roundings.
+                    let step = |acc: f32, x: f32, y: f32| {
+                        if kind == KernelKind::Generic { acc + x * y } else { x.mul_add(y, acc) }
+                    };
+                    let want = (0..k).fold(0.0f32, |acc, q| step(acc, a[q * m + i], b[q * n + j]));
+                    assert_eq!(c[i * n + j].to_bits(), want.to_bits(), "{kind:?} n={n} ({i}, {j})");
+                }
+            }
+        }
+    }
+}

@@ -3,10 +3,14 @@
 //! 12 accumulators + 2 B vectors + 1 broadcast fill 15 of the 16 ymm registers.
 //! Ragged right edges go through a scratch tile: AVX2 masked stores
 //! (`vmaskmov`) are slow on several AMD cores, and edge tiles are rare.
+//!
+//! Also here: the dot-product path for C with at most 4 columns (`narrow`),
+//! as in `kernel_avx512`: a velocity field's output layer (n = 2) filled 2 of
+//! a tile's 16 columns and ran at 8 GFLOP/s.
 
 use core::arch::x86_64::*;
 
-use super::{Kernel, Panel, Scratch, dispatch_rows, pack};
+use super::{Kernel, NARROW_N, Panel, Problem, Scratch, dispatch_rows, pack, workspace::Workspace};
 
 const MR: usize = 6;
 
@@ -20,7 +24,7 @@ pub(super) static F32: Kernel<f32> = Kernel {
     row_panel: f32k::row_panel,
     pack_a: pack::pack_a::<f32, MR>,
     pack_b: pack::pack_b::<f32, { f32k::NR }>,
-    narrow: None,
+    narrow: Some(f32k::narrow),
 };
 
 pub(super) static F64: Kernel<f64> = Kernel {
@@ -33,13 +37,14 @@ pub(super) static F64: Kernel<f64> = Kernel {
     row_panel: f64k::row_panel,
     pack_a: pack::pack_a::<f64, MR>,
     pack_b: pack::pack_b::<f64, { f64k::NR }>,
-    narrow: None,
+    narrow: Some(f64k::narrow),
 };
 
 macro_rules! avx2_kernel {
     (
         $modname:ident, $t:ty, $v:ty, $lanes:literal,
-        $set1:ident, $setzero:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident
+        $set1:ident, $setzero:ident, $loadu:ident, $storeu:ident, $fmadd:ident, $mul:ident,
+        $hsum:ident
     ) => {
         pub(super) mod $modname {
             use super::*;
@@ -136,6 +141,103 @@ macro_rules! avx2_kernel {
                 }
             }
 
+            /// Rows `i0..i0 + R` of a narrow product: one dot product per element of
+            /// C, vectorized along k (A rows contiguous, `bt` = packed Bᵀ, `N × kpad`,
+            /// zero past k). A row's last partial chunk is copied into a zeroed
+            /// vector first (masked loads are slow on several AMD cores).
+            ///
+            /// # Safety
+            /// As [`narrow`]; `bt` holds the packed Bᵀ; AVX2 and FMA required.
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn narrow_rows<const R: usize, const N: usize>(p: &Problem<$t>, i0: usize, bt: *const $t, kpad: usize) {
+                let mut acc = [[$setzero(); N]; R];
+                let full = p.k / $lanes;
+                let tail = p.k % $lanes;
+                // SAFETY: rows i0..i0+R and columns 0..k of A exist; bt holds N·kpad.
+                unsafe {
+                    let a = p.a.offset(i0 as isize * p.rsa);
+                    for ch in 0..full + (tail > 0) as usize {
+                        let off = ch * $lanes;
+                        let mut bv = [$setzero(); N];
+                        for (j, v) in bv.iter_mut().enumerate() {
+                            *v = $loadu(bt.add(j * kpad + off));
+                        }
+                        for (r, row) in acc.iter_mut().enumerate() {
+                            let ar = a.offset(r as isize * p.rsa).add(off);
+                            let av = if ch < full {
+                                $loadu(ar)
+                            } else {
+                                let mut part = [0.0 as $t; $lanes];
+                                std::ptr::copy_nonoverlapping(ar, part.as_mut_ptr(), tail);
+                                $loadu(part.as_ptr())
+                            };
+                            for (x, &b) in row.iter_mut().zip(&bv) {
+                                *x = $fmadd(av, b, *x);
+                            }
+                        }
+                    }
+                    for (r, row) in acc.iter().enumerate() {
+                        for (j, &x) in row.iter().enumerate() {
+                            let s = $hsum(x);
+                            let v = if p.alpha == 1.0 { s } else { p.alpha * s };
+                            let c = p.c.offset((i0 + r) as isize * p.rsc + j as isize * p.csc);
+                            *c = if p.beta == 0.0 { v } else { (*c).mul_add(p.beta, v) };
+                        }
+                    }
+                }
+            }
+
+            /// # Safety
+            /// As [`narrow`]; `bt` holds `N·kpad` elements; AVX2 and FMA required.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn narrow_impl<const N: usize>(p: &Problem<$t>, bt: *mut $t, kpad: usize) {
+                // SAFETY: B is k × N; bt holds N·kpad elements.
+                unsafe {
+                    for j in 0..N {
+                        let d = bt.add(j * kpad);
+                        for q in 0..p.k {
+                            *d.add(q) = *p.b.offset(q as isize * p.rsb + j as isize * p.csb);
+                        }
+                        for q in p.k..kpad {
+                            *d.add(q) = 0.0;
+                        }
+                    }
+                    let mut i = 0;
+                    while i + 4 <= p.m {
+                        narrow_rows::<4, N>(p, i, bt, kpad);
+                        i += 4;
+                    }
+                    while i < p.m {
+                        narrow_rows::<1, N>(p, i, bt, kpad);
+                        i += 1;
+                    }
+                }
+            }
+
+            /// `C ← α·A·B + β·C` for `n ≤ NARROW_N` and `csa == 1`: with so few
+            /// columns a register tile would be mostly padding, so compute dot
+            /// products along the contiguous rows of A instead.
+            ///
+            /// # Safety
+            /// `p` must satisfy the contract of `gemm_strided`, with `k > 0`,
+            /// `1 ≤ n ≤ NARROW_N` and `csa == 1`; AVX2 and FMA required.
+            pub(in super::super) unsafe fn narrow(p: &Problem<$t>, ws: &mut Workspace) {
+                let kpad = p.k.div_ceil($lanes) * $lanes;
+                let (_, bt) = ws.buffers::<$t>(0, NARROW_N * kpad);
+                // SAFETY: forwarded; the dispatcher only installs this kernel when
+                // the CPU has AVX2 and FMA.
+                unsafe {
+                    match p.n {
+                        1 => narrow_impl::<1>(p, bt, kpad),
+                        2 => narrow_impl::<2>(p, bt, kpad),
+                        3 => narrow_impl::<3>(p, bt, kpad),
+                        4 => narrow_impl::<4>(p, bt, kpad),
+                        _ => unreachable!("gemm: narrow kernel called with n = {}", p.n),
+                    }
+                }
+            }
+
             /// # Safety
             /// `p` must describe valid memory (see [`Panel`]), `p.rows ≤ 6`, and
             /// `p.csa == 1` or `p.rsa == 1`; AVX2 and FMA required.
@@ -164,7 +266,8 @@ avx2_kernel!(
     _mm256_loadu_ps,
     _mm256_storeu_ps,
     _mm256_fmadd_ps,
-    _mm256_mul_ps
+    _mm256_mul_ps,
+    hsum_ps
 );
 
 avx2_kernel!(
@@ -177,5 +280,23 @@ avx2_kernel!(
     _mm256_loadu_pd,
     _mm256_storeu_pd,
     _mm256_fmadd_pd,
-    _mm256_mul_pd
+    _mm256_mul_pd,
+    hsum_pd
 );
+
+/// The sum of a vector's 8 lanes, halves first (a fixed order, so a fixed result).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum_ps(x: __m256) -> f32 {
+    let h = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+}
+
+/// The sum of a vector's 4 lanes, halves first.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum_pd(x: __m256d) -> f64 {
+    let h = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd::<1>(x));
+    _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)))
+}

@@ -450,6 +450,14 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
     if p.csc != 1 && p.rsc == 1 {
         p = p.transposed();
     }
+    // A register tile is `nr` columns wide: a C of a few columns and many rows
+    // (a weight gradient `Xᵀ·G` of a field's output layer) would leave most of
+    // every tile padding, while its transpose fills them. The same bits: each
+    // element is the same chain of multiply-adds over k either way
+    // (`tests/gemm.rs::few_column_products_are_each_elements_fma_chain`).
+    if p.n < ker.nr / 4 && p.m > p.n && !uses_narrow(ker, &p) {
+        p = p.transposed();
+    }
 
     let flops = 2usize.saturating_mul(p.m).saturating_mul(p.n).saturating_mul(p.k);
     // Weigh in the per-tile overhead that dominates for tiny k, and the lower
