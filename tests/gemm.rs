@@ -429,6 +429,8 @@ fn bit_identical_across_thread_counts() {
         (No, No, 1024, 64, 3),
         (No, Yes, 1000, 128, 128),
         (Yes, No, 64, 64, 1024),
+        (Yes, No, 64, 2, 1024),
+        (Yes, No, 300, 3, 2000),
         (Yes, Yes, 37, 700, 513),
         (No, No, 700, 37, 900),
         (Yes, No, 400, 333, 260),
