@@ -188,55 +188,7 @@ macro_rules! avx2_kernel {
                 }
             }
 
-            /// # Safety
-            /// As [`narrow`]; `bt` holds `N·kpad` elements; AVX2 and FMA required.
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn narrow_impl<const N: usize>(p: &Problem<$t>, bt: *mut $t, kpad: usize) {
-                // SAFETY: B is k × N; bt holds N·kpad elements.
-                unsafe {
-                    for j in 0..N {
-                        let d = bt.add(j * kpad);
-                        for q in 0..p.k {
-                            *d.add(q) = *p.b.offset(q as isize * p.rsb + j as isize * p.csb);
-                        }
-                        for q in p.k..kpad {
-                            *d.add(q) = 0.0;
-                        }
-                    }
-                    let mut i = 0;
-                    while i + 4 <= p.m {
-                        narrow_rows::<4, N>(p, i, bt, kpad);
-                        i += 4;
-                    }
-                    while i < p.m {
-                        narrow_rows::<1, N>(p, i, bt, kpad);
-                        i += 1;
-                    }
-                }
-            }
-
-            /// `C ← α·A·B + β·C` for `n ≤ NARROW_N` and `csa == 1`: with so few
-            /// columns a register tile would be mostly padding, so compute dot
-            /// products along the contiguous rows of A instead.
-            ///
-            /// # Safety
-            /// `p` must satisfy the contract of `gemm_strided`, with `k > 0`,
-            /// `1 ≤ n ≤ NARROW_N` and `csa == 1`; AVX2 and FMA required.
-            pub(in super::super) unsafe fn narrow(p: &Problem<$t>, ws: &mut Workspace) {
-                let kpad = p.k.div_ceil($lanes) * $lanes;
-                let (_, bt) = ws.buffers::<$t>(0, NARROW_N * kpad);
-                // SAFETY: forwarded; the dispatcher only installs this kernel when
-                // the CPU has AVX2 and FMA.
-                unsafe {
-                    match p.n {
-                        1 => narrow_impl::<1>(p, bt, kpad),
-                        2 => narrow_impl::<2>(p, bt, kpad),
-                        3 => narrow_impl::<3>(p, bt, kpad),
-                        4 => narrow_impl::<4>(p, bt, kpad),
-                        _ => unreachable!("gemm: narrow kernel called with n = {}", p.n),
-                    }
-                }
-            }
+            super::super::narrow_path!($t, $lanes, "avx2,fma");
 
             /// # Safety
             /// `p` must describe valid memory (see [`Panel`]), `p.rows ≤ 6`, and
