@@ -505,6 +505,10 @@ fn dispatched_f64_smoke() {
 fn few_column_products_are_each_elements_fma_chain() {
     let mut rng = Rng(7);
     for kind in KernelKind::all_available() {
+        // The portable kernel multiplies and adds in two roundings.
+        let step = |acc: f32, x: f32, y: f32| {
+            if kind == KernelKind::Generic { acc + x * y } else { x.mul_add(y, acc) }
+        };
         for n in 1..=5 {
             // k ≤ 256 is one k block for every kernel: no partial sums to add.
             let (m, k) = (61, 250);
@@ -514,10 +518,6 @@ fn few_column_products_are_each_elements_fma_chain() {
             gemm_with_kernel(kind, Yes, No, m, n, k, 1.0, &a, m, &b, n, 0.0, &mut c, n);
             for i in 0..m {
                 for j in 0..n {
-                    // The portable kernel multiplies and adds in two roundings.
-                    let step = |acc: f32, x: f32, y: f32| {
-                        if kind == KernelKind::Generic { acc + x * y } else { x.mul_add(y, acc) }
-                    };
                     let want = (0..k).fold(0.0f32, |acc, q| step(acc, a[q * m + i], b[q * n + j]));
                     assert_eq!(c[i * n + j].to_bits(), want.to_bits(), "{kind:?} n={n} ({i}, {j})");
                 }

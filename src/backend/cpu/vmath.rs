@@ -32,8 +32,8 @@
 //! through `exp` that scored 1.33 ulp (its mean error is 0.09 ulp over all
 //! floats, about 1 ulp on [0.1, 9]). Relative error holds everywhere the
 //! result is a normal float, zero crossings included (tanh near 0 is
-//! x·P(x²)/Q(x²), without cancellation). Subnormal results (exp, sigmoid and softplus far left) are
-//! within 0.75 · 2^-149 of exact.
+//! x·P(x²)/Q(x²), without cancellation). Subnormal results (exp, sigmoid
+//! and softplus far left) are within 0.75 · 2^-149 of exact.
 
 /// `log2(e)` rounded to f32.
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -202,7 +202,7 @@ pub fn tanh_f32(x: f32) -> f32 {
     // tanh x = x·P(x²)/Q(x²) on [-9.02, 9.02], P of degree 7 and Q of degree
     // 3: a relative-error minimax fit (error 6e-8 before the rounding of the
     // coefficients; the rest of the error is the f32 evaluation's). One
-    // division and 22 other operations, against an exponential, a division
+    // division and 26 other operations, against an exponential, a division
     // and a second polynomial for the form 1 - 2/(e^{2x} + 1), which takes 2.2
     // times as long. The quotient is odd, so ±0 and the sign come for free.
     let xc = select(x > TANH_CLAMP, TANH_CLAMP, x);
