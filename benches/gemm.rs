@@ -1,4 +1,4 @@
-//! GEMM throughput: square sgemm, the MLP shapes of the flow models, and square dgemm.
+//! GEMM throughput: square sgemm, the MLP shapes of the flow models, and dgemm (square, and a weight gradient).
 //!
 //! `cargo bench --bench gemm [-- FILTER] [--kernel avx512f|avx2+fma|generic]`
 //!
@@ -131,7 +131,8 @@ fn main() {
     for n in [64, 256, 512, 1024, 2048] {
         sgemm.push(case(&format!("sgemm square {n}"), No, No, n, n, n));
     }
-    for (batch, width) in [(1024, 64), (1024, 128), (2000, 64), (2000, 128)] {
+    // 3072 × 64: the CNF's primal and two tangent streams stacked (batch 1024, d = 2).
+    for (batch, width) in [(1024, 64), (1024, 128), (2000, 64), (2000, 128), (3072, 64)] {
         let w = width;
         let tag = format!("b{batch} w{w}");
         sgemm.push(case(&format!("mlp fwd {tag}"), No, No, batch, w, w));
@@ -142,7 +143,8 @@ fn main() {
         sgemm.push(case(&format!("mlp out dX {tag}"), No, Yes, batch, w, 2));
         sgemm.push(case(&format!("mlp out dW {tag}"), Yes, No, w, 2, batch));
     }
-    let dgemm = [case("dgemm square 1024", No, No, 1024, 1024, 1024)];
+    let dgemm =
+        [case("dgemm square 1024", No, No, 1024, 1024, 1024), case("dgemm dW b3072 w64", Yes, No, 64, 64, 3072)];
 
     let json = std::env::args().any(|a| a == "--json");
     if !json {

@@ -432,6 +432,9 @@ fn bit_identical_across_thread_counts() {
         (Yes, No, 64, 2, 1024),
         (Yes, No, 300, 3, 2000),
         (Yes, Yes, 37, 700, 513),
+        // Transposed A, split along n into parts narrow enough to be read in
+        // place: the k blocking must still be the whole problem's.
+        (Yes, No, 40, 200, 700),
         (No, No, 700, 37, 900),
         (Yes, No, 400, 333, 260),
         (No, Yes, 200, 1100, 450),
@@ -510,8 +513,9 @@ fn few_column_products_are_each_elements_fma_chain() {
             if kind == KernelKind::Generic { acc + x * y } else { x.mul_add(y, acc) }
         };
         for n in 1..=5 {
-            // k ≤ 256 is one k block for every kernel: no partial sums to add.
-            let (m, k) = (61, 250);
+            // k ≤ 64 is one k block for every kernel (transposed A included,
+            // `kc_strided_a`): no partial sums to add.
+            let (m, k) = (61, 60);
             let a: Vec<f32> = (0..m * k).map(|_| rng.next() as f32).collect(); // stored k × m
             let b: Vec<f32> = (0..k * n).map(|_| rng.next() as f32).collect();
             let mut c = vec![f32::NAN; m * n];

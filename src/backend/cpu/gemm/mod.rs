@@ -167,6 +167,13 @@ mod kernel_table {
         /// Depth of one reduction block: the `mr × kc` A sliver is reused from L1
         /// across a whole B block; deeper blocks mean fewer passes over C.
         pub(super) kc: usize,
+        /// `kc` for a transposed A read in place (`rsa == 1`: a weight gradient
+        /// `Xᵀ·G` with n ≤ `direct_max_n`). Each k step then reads `mr`
+        /// consecutive elements of one row of the stored A, a cache line of
+        /// which it uses a fraction, so the sliver occupies `kc` lines of L1
+        /// instead of `mr·kc` elements: a shallower block keeps it there while
+        /// the B panels stream past.
+        pub(super) kc_strided_a: usize,
         /// Width of one packed B block, whose panels stream (from L2, or L3 with
         /// the hardware prefetchers keeping up) past each A sliver; wider blocks
         /// reuse each sliver more.
@@ -232,6 +239,10 @@ pub(crate) struct Problem<T> {
     c: *mut T,
     rsc: isize,
     csc: isize,
+    /// Depth of the k blocks: chosen once by [`run`] for the whole problem
+    /// (0 until then), so that every part of a split problem, whatever the
+    /// number of threads, sums its products in the same blocks.
+    kc: usize,
 }
 
 // SAFETY: a `Problem` is only shared between the tasks of one GEMM call, which
@@ -347,6 +358,7 @@ pub fn gemm_with_kernel<T: GemmScalar>(
         c: c.as_mut_ptr(),
         rsc: ldc,
         csc: 1,
+        kc: 0,
     };
     // SAFETY: `check_operand` proved every element the problem addresses is inside
     // its slice, and `ld ≥ cols` makes the rows of C disjoint; `&mut c` excludes
@@ -423,7 +435,7 @@ pub unsafe fn gemm_strided_with_kernel<T: GemmScalar>(
     csc: isize,
 ) {
     assert!(kind.is_available(), "gemm: kernel {kind:?} is not supported by this CPU");
-    let p = Problem { m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc };
+    let p = Problem { m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc, kc: 0 };
     // SAFETY: forwarded caller contract.
     unsafe { run(T::kernel(kind), p) }
 }
@@ -458,6 +470,7 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
     if p.n < ker.nr / 4 && p.m > p.n && !uses_narrow(ker, &p) {
         p = p.transposed();
     }
+    p.kc = if p.rsa == 1 && p.csa != 1 && p.m > ker.mr && p.n <= ker.direct_max_n { ker.kc_strided_a } else { ker.kc };
 
     let flops = 2usize.saturating_mul(p.m).saturating_mul(p.n).saturating_mul(p.k);
     // Weigh in the per-tile overhead that dominates for tiny k, and the lower
@@ -482,11 +495,13 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
     unsafe { parallel(ker, &p, tm, tn) };
 }
 
-/// Even k blocks of at most `ker.kc`: `(count, size)`. Depends on k only, which
-/// is what keeps results independent of the thread count.
-fn k_blocking<T>(ker: &Kernel<T>, k: usize) -> (usize, usize) {
-    let blocks = k.div_ceil(ker.kc);
-    (blocks, k.div_ceil(blocks))
+/// Even k blocks of at most `p.kc`: `(count, size)`. Depends on k and the
+/// whole problem's `kc` only, which is what keeps results independent of the
+/// thread count.
+fn k_blocking<T>(p: &Problem<T>) -> (usize, usize) {
+    debug_assert!(p.kc > 0, "gemm: k blocking asked before `run` chose it");
+    let blocks = p.k.div_ceil(p.kc);
+    (blocks, p.k.div_ceil(blocks))
 }
 
 fn uses_narrow<T>(ker: &Kernel<T>, p: &Problem<T>) -> bool {
@@ -606,7 +621,7 @@ struct Blocking {
 
 impl Blocking {
     fn of<T>(ker: &Kernel<T>, p: &Problem<T>) -> Self {
-        let (kblocks, kc_max) = k_blocking(ker, p.k);
+        let (kblocks, kc_max) = k_blocking(p);
         Blocking {
             kblocks,
             kc_max,
