@@ -33,6 +33,9 @@ struct Errors {
     /// Over results that round to zero or overflow in f32: the bound on the
     /// absolute (or, near overflow, relative) error is checked separately.
     count: usize,
+    /// Sum of the ulp errors of normal-range results (for their mean).
+    sum_ulp: f64,
+    normal: usize,
 }
 
 impl Errors {
@@ -52,6 +55,21 @@ impl Errors {
             self.worst_x = x;
         }
         self.max_rel = self.max_rel.max((got as f64 - want).abs() / want.abs());
+        self.sum_ulp += u;
+        self.normal += 1;
+    }
+
+    fn merge(mut self, o: Errors) -> Errors {
+        if o.max_ulp > self.max_ulp {
+            self.max_ulp = o.max_ulp;
+            self.worst_x = o.worst_x;
+        }
+        self.max_rel = self.max_rel.max(o.max_rel);
+        self.max_sub_ulp = self.max_sub_ulp.max(o.max_sub_ulp);
+        self.count += o.count;
+        self.sum_ulp += o.sum_ulp;
+        self.normal += o.normal;
+        self
     }
 }
 
@@ -179,6 +197,49 @@ fn softplus_accuracy() {
     check(&e, 3.0, 3e-7);
     let e = measure("softplus", vmath::softplus_f32, softplus_f64, -5.0, 5.0);
     check(&e, 3.0, 3e-7);
+}
+
+/// Every f32 in `[a, b]`, in parallel: the numbers of the table in the
+/// `vmath` module documentation.
+fn measure_every_float(name: &str, f: fn(f32) -> f32, exact: fn(f64) -> f64, a: f32, b: f32) -> Errors {
+    use rayon::prelude::*;
+    const CHUNK: u64 = 1 << 22;
+    let e = (0..(1u64 << 32) / CHUNK)
+        .into_par_iter()
+        .map(|c| {
+            let mut e = Errors::default();
+            for bits in c * CHUNK..(c + 1) * CHUNK {
+                let x = f32::from_bits(bits as u32);
+                if x >= a && x <= b {
+                    e.add(x, f(x), exact(x as f64));
+                }
+            }
+            e
+        })
+        .reduce(Errors::default, Errors::merge);
+    println!(
+        "{name:9} every float in [{a:e}, {b:e}]: {:.3} ulp (at x = {:e}), {:.3e} relative, mean {:.3} ulp, subnormal results {:.2} × 2^-149, {} points",
+        e.max_ulp,
+        e.worst_x,
+        e.max_rel,
+        e.sum_ulp / e.normal as f64,
+        e.max_sub_ulp,
+        e.count
+    );
+    e
+}
+
+/// The module documentation's table, over every float (about 5 minutes on 2
+/// cores): `cargo test --release --test vmath -- --ignored --nocapture`.
+#[test]
+#[ignore = "exhaustive: minutes"]
+fn every_float() {
+    check(&measure_every_float("exp", vmath::exp_f32, f64::exp, -103.98, 88.73), 1.5, 2e-7);
+    check(&measure_every_float("ln", vmath::ln_f32, f64::ln, f32::from_bits(1), f32::MAX), 1.5, 2e-7);
+    check(&measure_every_float("ln_1p", vmath::ln_1p_f32, f64::ln_1p, -0.999_999_94, f32::MAX), 2.0, 2e-7);
+    check(&measure_every_float("tanh", vmath::tanh_f32, f64::tanh, f32::MIN, f32::MAX), 6.5, 4e-7);
+    check(&measure_every_float("sigmoid", vmath::sigmoid_f32, sigmoid_f64, -104.0, 20.0), 3.0, 3e-7);
+    check(&measure_every_float("softplus", vmath::softplus_f32, softplus_f64, -104.0, f32::MAX), 3.0, 3e-7);
 }
 
 /// The saturating ends: inputs whose results round to 0, 1 or overflow.
