@@ -168,11 +168,12 @@ mod kernel_table {
         /// across a whole B block; deeper blocks mean fewer passes over C.
         pub(super) kc: usize,
         /// `kc` for a transposed A read in place (`rsa == 1`: a weight gradient
-        /// `Xᵀ·G` with n ≤ `direct_max_n`). Each k step then reads `mr`
-        /// consecutive elements of one row of the stored A, a cache line of
-        /// which it uses a fraction, so the sliver occupies `kc` lines of L1
-        /// instead of `mr·kc` elements: a shallower block keeps it there while
-        /// the B panels stream past.
+        /// `Xᵀ·G` with n ≤ `direct_max_n`) of more than one row tile. Each k
+        /// step then reads `mr` consecutive elements of one row of the stored
+        /// A, a cache line of which it uses a fraction, so the sliver occupies
+        /// `kc` lines of L1 instead of `mr·kc` elements: a shallower block
+        /// keeps it there while the B panels stream past. (With a single row
+        /// tile it measured no gain, only the extra passes over C.)
         pub(super) kc_strided_a: usize,
         /// Width of one packed B block, whose panels stream (from L2, or L3 with
         /// the hardware prefetchers keeping up) past each A sliver; wider blocks
