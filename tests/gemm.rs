@@ -409,13 +409,23 @@ fn check_large<T: GemmScalar>(
 
 #[test]
 fn large_random_f32() {
-    let shapes = [(131, 257, 300), (300, 129, 555), (97, 601, 129), (250, 70, 1030), (1030, 3, 65)];
+    // The last two are long reductions into a small C, cut into chunks of k
+    // (`gemm/split_k.rs`).
+    let shapes = [
+        (131, 257, 300),
+        (300, 129, 555),
+        (97, 601, 129),
+        (250, 70, 1030),
+        (1030, 3, 65),
+        (64, 64, 3000),
+        (20, 100, 1500),
+    ];
     check_large::<f32>("f32", f32::EPSILON as f64, |x| x as f32, |x| x as f64, &shapes);
 }
 
 #[test]
 fn large_random_f64() {
-    let shapes = [(131, 257, 300), (97, 301, 129), (300, 129, 255), (130, 70, 1030)];
+    let shapes = [(131, 257, 300), (97, 301, 129), (300, 129, 255), (130, 70, 1030), (64, 64, 2000)];
     check_large::<f64>("f64", f64::EPSILON, |x| x, |x| x, &shapes);
 }
 
@@ -438,6 +448,11 @@ fn bit_identical_across_thread_counts() {
         (No, No, 700, 37, 900),
         (Yes, No, 400, 333, 260),
         (No, Yes, 200, 1100, 450),
+        // Long reductions into a small C, cut into chunks of k (the last one
+        // short): the chunks and the order of their sums are the same for
+        // every pool.
+        (Yes, No, 64, 64, 3000),
+        (No, Yes, 50, 70, 1300),
     ];
     let pools: Vec<rayon::ThreadPool> =
         [1, 2, 3].iter().map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();

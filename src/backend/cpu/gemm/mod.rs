@@ -31,6 +31,7 @@ mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx512;
 mod shared_b;
+mod split_k;
 mod workspace;
 
 #[cfg(target_arch = "x86_64")]
@@ -481,12 +482,18 @@ unsafe fn run<T: GemmScalar>(ker: &Kernel<T>, mut p: Problem<T>) {
         work = work.saturating_mul(2);
     }
     let threads = if work < PARALLEL_MIN_WORK { 1 } else { super::team::threads() };
+    if split_k::applies(ker, &p, PARALLEL_MIN_WORK) {
+        // SAFETY: caller contract; `applies` holds and `kc` is set.
+        unsafe { split_k::run(ker, &p, threads) };
+        return;
+    }
     if shared_b::applies(ker, &p, threads) {
         // SAFETY: caller contract; `applies` holds.
         unsafe { shared_b::parallel(ker, &p, threads) };
         return;
     }
     let (tm, tn) = split_grid(ker, p.m, p.n, threads);
+    let tm = if tn == 1 && Blocking::of(ker, &p).direct_b { finer_rows(ker, p.m, flops / tm, tm) } else { tm };
     if tm * tn == 1 {
         // SAFETY: caller contract.
         workspace::with(|ws| unsafe { sequential(ker, &p, ws) });
@@ -526,6 +533,31 @@ unsafe fn parallel<T: GemmScalar>(ker: &Kernel<T>, p: &Problem<T>, tm: usize, tn
     // The team's helpers spin between jobs, so handing them a tile costs far
     // less than waking a sleeping rayon worker (see `team`).
     super::team::run(tm * tn, &task);
+}
+
+/// Most row tasks per thread in a row split.
+const MAX_TASKS_PER_THREAD: usize = 4;
+
+/// Least work (flops) worth a task of its own: about 5 µs of one core.
+const MIN_TASK_FLOPS: usize = 1 << 19;
+
+/// The number of row tasks for a split of C into `tm` row parts of
+/// `part_flops` each: up to [`MAX_TASKS_PER_THREAD`] per part, while each
+/// keeps [`MIN_TASK_FLOPS`] and at least one tile row. Only for B read in
+/// place: each task packs its own B otherwise, and the extra packing cost
+/// more than the balance won (a 1024×64×64 `G·Wᵀ` took 52 µs in 8 tasks
+/// against 47 µs in 2).
+///
+/// Why more tasks than threads: on the development VM one vCPU at a time ran
+/// FMAs about 30% slower for stretches (its host core busy with someone
+/// else's thread), and with one task per thread the other thread then
+/// waited: a 1024×64×64 product took 65 µs on two threads where each half
+/// took 45 µs. With several tasks per thread, the fast one takes over the
+/// slow one's last tasks (see `team`). The tasks write the same elements with
+/// the same k blocking however many there are, so results do not change.
+fn finer_rows<T>(ker: &Kernel<T>, m: usize, part_flops: usize, tm: usize) -> usize {
+    let per_part = (part_flops / MIN_TASK_FLOPS).clamp(1, MAX_TASKS_PER_THREAD);
+    (tm * per_part).min(m.div_ceil(ker.mr)).max(tm)
 }
 
 /// Range `part` of `len` split into `parts` ranges whose boundaries are
